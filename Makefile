@@ -1,0 +1,28 @@
+# Two commands for a new user: `make demo` (set-up, then the offline plan of the dev stack)
+# and `make test` (set-up, then the whole test suite). Both create .venv when missing.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test plan-prod bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m tools.plan --stack dev
+
+test: setup
+	$(PY) -m pytest
+
+plan-prod: setup
+	$(PY) -m tools.plan --stack prod
+
+clean:
+	rm -rf $(VENV) .pytest_cache

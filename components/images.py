@@ -1,0 +1,29 @@
+"""Container image references pinned by digest, the only form the web app accepts."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IMAGE_SHAPE = "<registry>.azurecr.io/<repository>@sha256:<64 hex digits>"
+IMAGE_PATTERN = re.compile(
+    r"^(?P<login_server>[a-z0-9]{5,50}\.azurecr\.io)"
+    r"/(?P<repository>[a-z0-9]+(?:[._/-][a-z0-9]+)*)"
+    r"@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    login_server: str
+    repository: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.login_server}/{self.repository}@{self.digest}"
+
+
+def parse_image(reference: str) -> ImageRef:
+    match = IMAGE_PATTERN.match(reference or "")
+    if match is None:
+        raise ValueError(f"image reference {reference!r} is not pinned by digest: expected {IMAGE_SHAPE}")
+    return ImageRef(**match.groupdict())

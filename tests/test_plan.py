@@ -1,0 +1,82 @@
+"""The offline plan: JSON shape for both stacks, exit codes, secrets masked."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tools import plan
+from tools.mock_engine import FAKE_ADMIN_PASSWORD, SECRET
+
+
+def run_plan(capsys, *argv: str) -> tuple[int, str, str]:
+    code = plan.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_json_plan_of_each_stack(capsys, stack):
+    code, out, _ = run_plan(capsys, "--stack", stack, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc) >= {"stack", "resources", "outputs", "violations"}
+    assert doc["stack"] == stack
+    for r in doc["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "inputs", "dependencies"}
+    site = next(r for r in doc["resources"] if r["type"] == "azure-native:web:WebApp")
+    assert site["inputs"]["siteConfig"]["minTlsVersion"] == "1.2"  # wire form: camelCase
+    assert set(doc["outputs"]) == {"scoring_uri", "app_name", "resource_group_name", "image"}
+    assert all(i["fake"] for i in doc["invokes"]) and "FAKE" in doc["note"]
+
+
+def test_table_nests_resources_under_the_component(capsys):
+    code, out, _ = run_plan(capsys, "--stack", "dev")
+    assert code == 0
+    lines = out.splitlines()
+    component = next(i for i, line in enumerate(lines) if "model-webapp:index:ModelWebApp" in line)
+    site = next(i for i, line in enumerate(lines) if "azure-native:web:WebApp " in line)
+    assert lines[component].index("└─") < lines[site].index("─ ")
+    assert "FAKE" in out
+
+
+def test_secret_config_and_admin_password_are_masked(capsys, tmp_path):
+    stack = yaml.safe_load(open("Pulumi.dev.yaml"))
+    stack["config"]["model-webapp:registryAccess"] = "adminCredentials"
+    stack["config"]["model-webapp:tags"] = {"owner": "ml-platform"}
+    stack["config"]["model-webapp:note"] = {"secure": "v1:c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3Qtc2hvdw=="}
+    path = tmp_path / "Pulumi.admin.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, out, _ = run_plan(capsys, "--config-file", str(path), "--format", "json")
+    assert code == 0
+    assert FAKE_ADMIN_PASSWORD not in out
+    assert "c2VjcmV0" not in out
+    doc = json.loads(out)
+    site = next(r for r in doc["resources"] if r["type"] == "azure-native:web:WebApp")
+    settings = {s["name"]: s["value"] for s in site["inputs"]["siteConfig"]["appSettings"]}
+    assert settings["DOCKER_REGISTRY_SERVER_PASSWORD"] == SECRET
+
+
+def test_broken_stack_file_exits_2_without_traceback(capsys, tmp_path):
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text("config: [\n")
+    code, out, err = run_plan(capsys, "--config-file", str(path))
+    assert code == 2
+    assert str(path) in err and "not valid YAML" in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_settings_exit_2_listing_every_problem(capsys, tmp_path):
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text("config:\n  model-webapp:sku: X9\n  model-webapp:registryAccess: ftp\n")
+    code, _, err = run_plan(capsys, "--config-file", str(path))
+    assert code == 2
+    for key in ("model-webapp:sku", "model-webapp:registryAccess", "model-webapp:workspace", "model-webapp:model"):
+        assert key in err
+    assert "Traceback" not in err
+
+
+def test_missing_stack_file_exits_2(capsys):
+    code, _, err = run_plan(capsys, "--stack", "nosuchstack")
+    assert code == 2 and "Pulumi.nosuchstack.yaml: no such file" in err

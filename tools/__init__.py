@@ -1,0 +1,1 @@
+"""Offline tools: the plan, the local scoring service, benchmarks."""

@@ -1,0 +1,209 @@
+"""The stack program under Pulumi's own mock engine, with every registration recorded in wire form.
+
+Pulumi's MockMonitor hands `Mocks.new_resource` the inputs after they are deserialized, which
+drops the secret marks. `RecordingMonitor` reads the same request first, so the plan and the
+tests see exactly what the engine would: camelCase names, SDK defaults, secrets still marked.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import runpy
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "model-webapp"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
+FAKE_ADMIN_PASSWORD = "fake-registry-admin-password-Iv0lRZQ9762LUJrF"
+
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def wire_value(value: Any) -> Any:
+    """A deserialized protobuf Struct value with secrets replaced by the SECRET marker."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            return SECRET if value.get("secret") else wire_value(value.get("value", UNKNOWN))
+        return {k: wire_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+def _suffix(name: str) -> str:
+    # Stands in for the provider's random autoname suffix, but stable from run to run.
+    return hashlib.sha1(name.encode()).hexdigest()[:7]
+
+
+def _fake_guid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("model-webapp-fake",) + parts)))
+
+
+@dataclass
+class FakeAzure(pulumi.runtime.Mocks):
+    """Realistic answers for the invokes and computed outputs the program reads. All fake."""
+
+    container_registry: Optional[str] = None  # None: derive from the workspace; "": a workspace with no registry
+    admin_user_enabled: bool = True
+    admin_password: str = FAKE_ADMIN_PASSWORD
+    stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # other stacks, for StackReference
+    invokes: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def registry_name(workspace_name: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", workspace_name.lower()) + "registry"
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        token, a = args.token, args.args
+        if token == "azure-native:machinelearningservices:getWorkspace":
+            registry = self.container_registry
+            if registry is None:
+                registry = (f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/{a['resourceGroupName']}/providers/"
+                            f"Microsoft.ContainerRegistry/registries/{self.registry_name(a['workspaceName'])}")
+            answer = {"name": a["workspaceName"], "containerRegistry": registry}
+        elif token == "azure-native:containerregistry:getRegistry":
+            answer = {"name": a["registryName"], "loginServer": f"{a['registryName']}.azurecr.io",
+                      "adminUserEnabled": self.admin_user_enabled}
+        elif token == "azure-native:containerregistry:listRegistryCredentials":
+            answer = {"username": a["registryName"],
+                      "passwords": [{"name": "password", "value": self.admin_password},
+                                    {"name": "password2", "value": self.admin_password[::-1]}]}
+        else:
+            raise NotImplementedError(f"the offline plan has no fake answer for invoke {token}")
+        shown = {k: ("[secret]" if k == "passwords" else v) for k, v in answer.items()}
+        self.invokes.append({"token": token, "args": dict(a), "answer": shown, "fake": True})
+        return answer
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        state = dict(args.inputs)
+        typ, name = args.typ, args.name
+        if typ == "pulumi:pulumi:StackReference":
+            ref = args.inputs.get("name", name)
+            if ref not in self.stack_outputs:
+                raise pulumi.RunError(f"the offline plan has no outputs for stack {ref}")
+            return f"{ref}", {"name": ref, "outputs": self.stack_outputs[ref], "secretOutputNames": []}
+        physical = state.get("name") or f"{name}{_suffix(name)}"
+        if typ.startswith("azure-native:") and "name" not in state and typ != "azure-native:authorization:RoleAssignment":
+            state["name"] = physical
+        identity = state.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+            # Inputs list the identity ids; the service answers with a map of id to identity.
+            state["identity"] = {**identity, "userAssignedIdentities": {
+                i: {"principalId": _fake_guid(i, "principal"), "clientId": _fake_guid(i, "client")}
+                for i in identity["userAssignedIdentities"]}}
+        if typ == "azure-native:web:WebApp":
+            state["defaultHostName"] = f"{physical}.azurewebsites.net"
+        if typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["principalId"] = _fake_guid(name, "principal")
+            state["clientId"] = _fake_guid(name, "client")
+        resource_id = f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/fake/providers/{typ}/{physical}"
+        return resource_id, state
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    custom: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
+                "inputs": self.inputs, "dependencies": self.dependencies}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = wire_value(json_format.MessageToDict(request.object))
+            self.registrations.append(Registration(
+                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+                inputs=inputs, dependencies=list(request.dependencies), custom=request.custom,
+            ))
+        return response
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    invokes: list[dict[str, Any]]
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+    def one(self, typ: str) -> Registration:
+        found = self.of_type(typ)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {typ}, found {len(found)}")
+        return found[0]
+
+
+def start_mocks(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] = None,
+                secret_keys: Optional[list[str]] = None) -> RecordingMonitor:
+    """Configures the runtime for one program run: fresh root stack, config, mocks and recorder."""
+    mocks = mocks if mocks is not None else FakeAzure()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
+async def _stack_outputs() -> dict[str, Any]:
+    root = pulumi.runtime.get_root_resource()
+    shown: dict[str, Any] = {}
+    for key, value in (root.outputs if root else {}).items():
+        output = pulumi.Output.from_input(value)
+        resolved = await output.future()
+        shown[key] = SECRET if await output.is_secret() else resolved
+    return shown
+
+
+def run_program(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] = None,
+                secret_keys: Optional[list[str]] = None, program: Path = PROJECT_DIR / "__main__.py") -> ProgramRun:
+    """Runs the real __main__.py under the mock engine and returns what it declared."""
+    mocks = mocks if mocks is not None else FakeAzure()
+    monitor = start_mocks(config, stack, mocks, secret_keys)
+    outputs: dict[str, Any] = {}
+
+    async def body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+        outputs.update(await _stack_outputs())
+
+    _sync_await(run_pulumi_func(body))
+    return ProgramRun(stack=stack, registrations=monitor.registrations, outputs=outputs, invokes=mocks.invokes)

@@ -1,0 +1,102 @@
+"""The offline plan: the real stack program under Pulumi's mock engine, no network, no credentials.
+
+    python -m tools.plan --stack dev [--format table|json]
+    python -m tools.plan --config-file path/to/Pulumi.x.yaml
+
+Exit 0: clean plan; 1: a mandatory policy is violated; 2: the stack's settings or files are wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pulumi
+
+from .mock_engine import FakeAzure, ProgramRun, Registration, run_program
+from .stack_config import StackConfig, StackFileError, load_stack_config
+
+EXIT_CLEAN, EXIT_VIOLATION, EXIT_SETTINGS = 0, 1, 2
+FAKE_NOTE = "offline plan: invoke answers and computed outputs are FAKE, made up by tools/mock_engine.py"
+
+Evaluator = Callable[[ProgramRun, StackConfig], list[dict[str, Any]]]
+
+
+def no_policies(run: ProgramRun, config: StackConfig) -> list[dict[str, Any]]:
+    return []
+
+
+def plan_document(run: ProgramRun, violations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "stack": run.stack,
+        "note": FAKE_NOTE,
+        "resources": [r.as_json() for r in run.registrations],
+        "outputs": run.outputs,
+        "invokes": run.invokes,
+        "violations": violations,
+    }
+
+
+def _tree(registrations: list[Registration], stack_urn: str) -> list[tuple[int, bool, Registration]]:
+    children: dict[str, list[Registration]] = {}
+    for r in registrations:
+        children.setdefault(r.parent or stack_urn, []).append(r)
+    lines: list[tuple[int, bool, Registration]] = []
+
+    def walk(urn: str, depth: int) -> None:
+        kids = children.get(urn, [])
+        for i, kid in enumerate(kids):
+            lines.append((depth, i == len(kids) - 1, kid))
+            walk(kid.urn, depth + 1)
+
+    walk(stack_urn, 1)
+    return lines
+
+
+def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
+    stack_urn = f"urn:pulumi:{run.stack}::model-webapp::pulumi:pulumi:Stack::model-webapp-{run.stack}"
+    rows = [("", "pulumi:pulumi:Stack", f"model-webapp-{run.stack}")]
+    open_levels: set[int] = set()
+    for depth, last, r in _tree(run.registrations, stack_urn):
+        prefix = "".join("│  " if level in open_levels else "   " for level in range(1, depth))
+        prefix += "└─ " if last else "├─ "
+        (open_levels.discard if last else open_levels.add)(depth)
+        rows.append((prefix, r.type, r.name))
+    width = max(len(p) + len(t) for p, t, _ in rows) + 4
+    out = [f"Previewing update ({run.stack}) offline: {FAKE_NOTE}", "",
+           f"     {'Type'.ljust(width)}Name"]
+    out += [f" +   {(p + t).ljust(width)}{n}" for p, t, n in rows]
+    out += ["", "Outputs:"]
+    out += [f"    {k}: {json.dumps(v)}" for k, v in doc["outputs"].items()]
+    if doc["invokes"]:
+        out += ["", "Fake invoke answers used:"]
+        out += [f"    {i['token']}({json.dumps(i['args'])}) -> {json.dumps(i['answer'])}" for i in doc["invokes"]]
+    out += ["", "Policy violations:" if doc["violations"] else "Policy violations: none"]
+    out += [f"    [{v['level']}] {v['rule']}: {v['resource']}: {v['message']}" for v in doc["violations"]]
+    out += ["", "Resources:", f"    + {len(rows)} to create"]
+    return "\n".join(out)
+
+
+def main(argv: Optional[list[str]] = None, evaluate: Evaluator = no_policies) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", help="stack name: reads Pulumi.yaml defaults plus Pulumi.STACK.yaml")
+    parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args(argv)
+    try:
+        config = load_stack_config(args.stack, args.config_file)
+        run = run_program(config.values, config.stack, FakeAzure(), list(config.secret_keys))
+    except (StackFileError, pulumi.RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    violations = evaluate(run, config)
+    doc = plan_document(run, violations)
+    print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc, run))
+    mandatory = [v for v in violations if v.get("level") == "mandatory"]
+    return EXIT_VIOLATION if mandatory else EXIT_CLEAN
+
+
+if __name__ == "__main__":
+    sys.exit(main())
