@@ -1,11 +1,12 @@
 # Two commands for a new user: `make demo` (set-up, then the offline plan of the dev stack)
-# and `make test` (set-up, then the whole test suite). Both create .venv when missing.
+# and `make test` (set-up, then the whole test suite).
+# `make demo`: the offline plan of dev, then the local service sent the manual procedure's request. Both create .venv when missing.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test plan-prod bench clean
+.PHONY: setup demo test serve plan-prod bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -17,12 +18,22 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) -m tools.plan --stack dev
+	$(PY) -m tools.demo --stack dev
+
+serve: setup
+	$(PY) -m tools.serve --stack dev
 
 test: setup
 	$(PY) -m pytest
 
 plan-prod: setup
 	$(PY) -m tools.plan --stack prod
+
+bench-plan: setup
+	$(PY) -m tools.bench_plan --stack prod
+
+bench-score: setup
+	$(PY) -m tools.bench_score
 
 clean:
 	rm -rf $(VENV) .pytest_cache

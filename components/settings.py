@@ -231,9 +231,9 @@ class _Reader:
 
     def code(self, needs_files: bool) -> InferenceCode:
         obj = self.obj("code", needs_files, ("sourceDir", "entryScript", "environmentSpec"))
-        source_dir = self.member("code", obj, "sourceDir", str, default="model")
+        source_dir = self.member("code", obj, "sourceDir", str, default="model/src")
         entry_script = self.member("code", obj, "entryScript", str, default="score.py")
-        spec = self.member("code", obj, "environmentSpec", str, default=f"{source_dir}/environment.yml")
+        spec = self.member("code", obj, "environmentSpec", str, default="model/environment.yml")
         code = InferenceCode(Path(source_dir), entry_script, Path(spec))
         if needs_files:
             root = self.project_dir / code.source_dir

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -181,6 +181,9 @@ def start_mocks(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] =
     pulumi.runtime.set_all_config(dict(config), list(secret_keys or []))
     set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # A run that failed leaves its failed outputs queued; the next run must not inherit them.
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
     return monitor
 
 

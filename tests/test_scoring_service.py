@@ -1,0 +1,113 @@
+"""The real inference server (azmlinfsrv) with the example entry script and model, on a free loopback port."""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from dataclasses import replace
+
+import joblib
+import numpy as np
+import pytest
+import requests
+
+from tests.helpers import WEB_APP, app_settings, stack_values
+from tools.mock_engine import PROJECT_DIR, run_program
+from tools.serve import LocalService, service_spec
+
+sys.path.insert(0, str(PROJECT_DIR / "model"))
+from train import MODEL_FILE, train  # noqa: E402  (model/train.py)
+
+MANUAL_REQUEST = {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}
+JSON = {"Content-Type": "application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    train(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def service(model_dir):
+    spec = replace(service_spec("dev", model_dir), port=free_port())
+    with LocalService(spec) as running:
+        yield running
+
+
+def score(service, body, headers=JSON):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(service.spec.base_url + "/score", data=data, headers=headers, timeout=10)
+
+
+def test_manual_procedure_request_gets_the_models_predictions(service, model_dir):
+    response = score(service, MANUAL_REQUEST)
+    assert response.status_code == 200
+    predictions = response.json()
+    expected = joblib.load(model_dir / MODEL_FILE).predict(np.asarray(MANUAL_REQUEST["data"], dtype=float))
+    assert len(predictions) == 2
+    assert predictions == pytest.approx(expected.tolist(), rel=1e-12)
+
+
+BAD_REQUESTS = {
+    "not json": (b"{data: [1,2]", JSON, "not valid JSON"),
+    "not an object": ([[1] * 10], JSON, "must be a JSON object"),
+    "data missing": ({"rows": [[1] * 10]}, JSON, 'no "data" key'),
+    "data not a list": ({"data": "1,2,3"}, JSON, "list of rows"),
+    "row not a list": ({"data": [1, 2, 3]}, JSON, "list of rows"),
+    "wrong length": ({"data": [[1] * 10, [1] * 9]}, JSON, "row 1 has 9 values"),
+    "non-numeric": ({"data": [[1] * 9 + ["x"]]}, JSON, "row 0, column 9"),
+    "boolean": ({"data": [[True] + [1] * 9]}, JSON, "row 0, column 0"),
+    "null": ({"data": [[None] + [1] * 9]}, JSON, "expected a number"),
+    "nan": (b'{"data": [[NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', JSON, "NaN is not allowed"),
+    "infinity": (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, -Infinity]]}', JSON, "-Infinity is not allowed"),
+    "overflow": (b'{"data": [[1e999, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', JSON, "not a finite number"),
+    "huge integer": (b'{"data": [[' + b"9" * 400 + b', 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', JSON, "not a finite number"),
+    "no rows": ({"data": []}, JSON, "no rows"),
+    "too many rows": ({"data": [[1] * 10] * 1001}, JSON, "at most 1000"),
+    "empty body": (b"", JSON, "empty"),
+    "wrong content type": (json.dumps(MANUAL_REQUEST), {"Content-Type": "text/plain"}, "application/json"),
+    "no content type": (json.dumps(MANUAL_REQUEST).encode(), {}, "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_input_is_a_4xx_with_a_json_error(service, case):
+    body, headers, fragment = BAD_REQUESTS[case]
+    response = score(service, body, headers)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert fragment in response.json()["error"]
+
+
+def test_service_keeps_serving_after_bad_input(service):
+    for body, headers, _ in BAD_REQUESTS.values():
+        score(service, body, headers)
+    assert score(service, MANUAL_REQUEST).status_code == 200
+
+
+def test_get_score_is_refused(service):
+    response = requests.get(service.spec.base_url + "/score", timeout=10)
+    assert response.status_code == 405 and "POST" in response.json()["error"]
+
+
+def test_health_check_path_answers(service):
+    response = requests.get(service.spec.base_url + "/", timeout=10)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_serve_uses_the_port_and_workers_the_stack_declares(stack, model_dir):
+    site = run_program(stack_values(stack), stack).one(WEB_APP)
+    declared = app_settings(site)
+    spec = service_spec(stack, model_dir)
+    assert spec.port == int(declared["WEBSITES_PORT"])
+    assert spec.worker_count == int(declared["WORKER_COUNT"])
+    assert spec.entry_script == PROJECT_DIR / "model" / "src" / "score.py"
