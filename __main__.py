@@ -1,15 +1,18 @@
 """model-webapp: an Azure ML model served from Azure App Service, one stack per environment."""
+from pathlib import Path
+
 import pulumi
 
 from components.config_schema import NAMESPACE
+from components.image_source import stack_image
 from components.model_web_app import ModelWebApp, ModelWebAppArgs
 from components.settings import Settings
 
-settings = Settings.from_config(pulumi.Config(NAMESPACE))
-if settings.image is None:
-    raise pulumi.RunError(f"set {NAMESPACE}:image to the packaged image (<registry>.azurecr.io/<repo>@sha256:<digest>)")
+PROJECT_DIR = Path(__file__).resolve().parent
 
-app = ModelWebApp(f"{settings.name_prefix}-{settings.stack}", ModelWebAppArgs(settings=settings, image=settings.image))
+settings = Settings.from_config(pulumi.Config(NAMESPACE), project_dir=PROJECT_DIR)
+name = f"{settings.name_prefix}-{settings.stack}"
+app = ModelWebApp(name, ModelWebAppArgs(settings=settings, image=stack_image(settings, name, PROJECT_DIR)))
 
 pulumi.export("scoring_uri", app.scoring_uri)
 pulumi.export("app_name", app.app_name)

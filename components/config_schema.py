@@ -29,12 +29,18 @@ SCALAR_KEYS: tuple[ScalarKey, ...] = (
               "Seconds App Service waits for the container to answer (WEBSITES_CONTAINER_START_TIME_LIMIT, 60-1800)."),
     ScalarKey("image", "string", "",
               "A ready image <registry>.azurecr.io/<repo>@sha256:<64 hex>; empty means the stack builds its own package."),
+    ScalarKey("promoteFrom", "string", "",
+              "A stack (dev, or org/model-webapp/dev) whose image output this stack deploys instead of building one."),
+    ScalarKey("modelMountMode", "string", "download", "How the package gets the model files: download or copy."),
+    ScalarKey("packageTimeoutMinutes", "integer", 60, "Longest wait for one package image build (5-240)."),
 )
 
 OBJECT_KEYS: dict[str, str] = {
     "workspace": "The Azure ML workspace: subscriptionId, resourceGroup, name (required).",
     "model": "The registered model: name, version (required).",
-    "code": "Inference code: sourceDir, entryScript (default score.py), environmentSpec (conda/pip file).",
+    "code": "Inference code: sourceDir (default model/src), entryScript (default score.py), environmentSpec "
+            "(a conda .yml or pip .txt file, default model/environment.yml, or an asset azureml:<name>:<version>).",
+    "serverEnvironment": "Environment variables baked into the package for the inference server (text values).",
     "autoscale": "enabled, minInstances, maxInstances, defaultInstances, scaleOutCpuPercent, scaleInCpuPercent "
                  "(Standard tier or above).",
     "auth": "Entra ID authentication: enabled, tenantId, clientId, allowedAudiences (default api://<clientId>).",

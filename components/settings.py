@@ -22,6 +22,10 @@ WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][\w-]{2,32}$")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}$")
 MODEL_VERSION = re.compile(r"^[0-9]+$")
 REGISTRY_ACCESS_MODES = ("managedIdentity", "adminCredentials")
+MOUNT_MODES = ("download", "copy")
+ENVIRONMENT_ASSET = re.compile(r"^azureml:[\w.-]+:\d+$")
+STACK_NAME = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
+ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class Model:
 class InferenceCode:
     source_dir: Path
     entry_script: str
-    environment_spec: Path
+    environment_spec: Optional[Path]  # a conda/pip file, or None when environment_asset is set
+    environment_asset: Optional[str] = None  # azureml:<name>:<version>
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,15 @@ class Settings:
     worker_count: int
     container_start_time_limit: int
     image: Optional[str]
+    promote_from: Optional[str] = None
+    model_mount_mode: str = "download"
+    package_timeout_minutes: int = 60
+    server_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def builds_package(self) -> bool:
+        return self.image is None and self.promote_from is None
 
     @property
     def uses_managed_identity(self) -> bool:
@@ -191,9 +204,19 @@ class _Reader:
         if image is not None and not IMAGE_PATTERN.match(image):
             self.problem("image", image, f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
                                          "refused; leave it empty to build the package)")
+        promote_from = self.config.get("promoteFrom") or None
+        if promote_from is not None and not STACK_NAME.match(promote_from):
+            self.problem("promoteFrom", promote_from, "must be a stack name: dev, or <org>/<project>/<stack>")
+        if promote_from is not None and image is not None:
+            self.problem("promoteFrom", promote_from, "set either image or promoteFrom, not both")
+        mount_mode = self.text("modelMountMode")
+        if mount_mode not in MOUNT_MODES:
+            self.problem("modelMountMode", mount_mode, f"must be one of {', '.join(MOUNT_MODES)}")
+        package_timeout = self.integer("packageTimeoutMinutes", 5, 240)
         workspace = self.workspace()
         model = self.model()
-        code = self.code(needs_files=image is None)
+        code = self.code(needs_files=image is None and promote_from is None)
+        server_environment = self.server_environment()
         autoscale = self.autoscale(sku)
         auth = self.auth()
         tags = self.tags()
@@ -206,7 +229,9 @@ class _Reader:
             stack=self.stack, location=location, name_prefix=name_prefix, sku=sku, workspace=workspace,
             model=model, code=code, registry_access=registry_access, autoscale=autoscale, auth=auth,
             server_port=server_port, worker_count=worker_count, container_start_time_limit=start_limit,
-            image=image, tags=MappingProxyType(tags),
+            image=image, promote_from=promote_from, model_mount_mode=mount_mode,
+            package_timeout_minutes=package_timeout, server_environment=MappingProxyType(server_environment),
+            tags=MappingProxyType(tags),
         )
 
     def workspace(self) -> Workspace:
@@ -234,16 +259,29 @@ class _Reader:
         source_dir = self.member("code", obj, "sourceDir", str, default="model/src")
         entry_script = self.member("code", obj, "entryScript", str, default="score.py")
         spec = self.member("code", obj, "environmentSpec", str, default="model/environment.yml")
-        code = InferenceCode(Path(source_dir), entry_script, Path(spec))
+        if spec.startswith("azureml:"):
+            if not ENVIRONMENT_ASSET.match(spec):
+                self.problem("code.environmentSpec", spec, "an environment asset must read azureml:<name>:<version>")
+            code = InferenceCode(Path(source_dir), entry_script, None, spec)
+        else:
+            code = InferenceCode(Path(source_dir), entry_script, Path(spec))
         if needs_files:
             root = self.project_dir / code.source_dir
             if not root.is_dir():
                 self.problem("code.sourceDir", source_dir, f"no such folder under {self.project_dir}")
             elif not (root / entry_script).is_file():
                 self.problem("code.entryScript", entry_script, f"no such file in {source_dir}/")
-            if not (self.project_dir / code.environment_spec).is_file():
-                self.problem("code.environmentSpec", spec, "no such file (a conda .yml or pip requirements .txt)")
+            if code.environment_spec is not None and not (self.project_dir / code.environment_spec).is_file():
+                self.problem("code.environmentSpec", spec, "no such file (a conda .yml, a pip requirements .txt, "
+                                                           "or an asset azureml:<name>:<version>)")
         return code
+
+    def server_environment(self) -> dict[str, str]:
+        obj = self.text_map("serverEnvironment")
+        for name in obj:
+            if not ENV_VAR_NAME.match(name):
+                self.problem(f"serverEnvironment.{name}", obj[name], "is not an environment variable name")
+        return obj
 
     def autoscale(self, sku: Sku) -> Autoscale:
         obj = self.obj("autoscale", False, ("enabled", "minInstances", "maxInstances", "defaultInstances",
@@ -286,19 +324,29 @@ class _Reader:
         )
         return EntraAuth(True, tenant_id, client_id, tuple(audiences))
 
-    def tags(self) -> dict[str, str]:
+    def text_map(self, key: str, max_length: int = 4096) -> dict[str, str]:
+        """An object of names to text values (numbers are taken as text)."""
         try:
-            obj = self.config.get_object("tags")
+            obj = self.config.get_object(key)
         except (json.JSONDecodeError, pulumi.ConfigTypeError, ValueError):
-            obj = self.config.get("tags")
+            obj = self.config.get(key)
         obj = {} if obj is None else obj
         if not isinstance(obj, dict):
-            self.problem("tags", obj, "must be an object of tag names to text values")
-            return {"environment": self.stack}
-        tags = {"environment": self.stack, "project": NAMESPACE, "managed-by": "pulumi"}
+            self.problem(key, obj, "must be an object of names to text values")
+            return {}
+        values = {}
         for name, value in obj.items():
-            if not isinstance(value, (str, int)) or isinstance(value, bool) or len(name) > 512 or len(str(value)) > 256:
-                self.problem(f"tags.{name}", value, "must be a text value of at most 256 characters")
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > max_length:
+                self.problem(f"{key}.{name}", value, f"must be a text value of at most {max_length} characters")
                 continue
-            tags[name] = str(value)
+            values[name] = str(value)
+        return values
+
+    def tags(self) -> dict[str, str]:
+        tags = {"environment": self.stack, "project": NAMESPACE, "managed-by": "pulumi"}
+        for name, value in self.text_map("tags", max_length=256).items():
+            if len(name) > 512:
+                self.problem(f"tags.{name[:40]}...", value, "tag names are at most 512 characters")
+                continue
+            tags[name] = value
         return tags

@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import (AUTH, AUTOSCALE, COMPONENT, FTP, GROUP, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM, WEB_APP,
                            app_settings, everything, stack_values)
-from tools.mock_engine import FAKE_ADMIN_PASSWORD, SECRET, FakeAzure, run_program
+from tools.mock_engine import FAKE_ADMIN_PASSWORD, PACKAGE_TYPE, SECRET, FakeAzure, run_program
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
@@ -36,7 +36,7 @@ def test_every_resource_is_a_child_of_the_component(stack, dev, prod):
     component = run.one(COMPONENT)
     assert component.name == f"mw-{stack}"
     for r in run.registrations:
-        if r is not component:
+        if r is not component and r.type not in (PACKAGE_TYPE, "pulumi:pulumi:StackReference"):
             assert r.parent == component.urn, r.name
             assert r.name.startswith(f"{component.name}-"), r.name
 
@@ -54,8 +54,7 @@ def test_site_wire_inputs_are_secure_by_default(dev):
     assert site["kind"] == "app,linux,container"
     assert site["reserved"] is True and site["httpsOnly"] is True
     config = site["siteConfig"]
-    assert config["linuxFxVersion"] == (
-        "DOCKER|mlwmodelsregistry.azurecr.io/package@sha256:" + "0" * 64)
+    assert config["linuxFxVersion"].startswith("DOCKER|mlwmodelsregistry.azurecr.io/")
     assert config["minTlsVersion"] == "1.2" and config["scmMinTlsVersion"] == "1.2"
     assert config["ftpsState"] == "Disabled"
     assert config["http20Enabled"] is True
@@ -175,3 +174,26 @@ def test_outputs(dev):
     assert dev.outputs["scoring_uri"].startswith("https://") and dev.outputs["scoring_uri"].endswith(".azurewebsites.net/score")
     assert dev.outputs["image"] == host.inputs["siteConfig"]["linuxFxVersion"].removeprefix("DOCKER|")
     assert set(dev.outputs) == {"scoring_uri", "app_name", "resource_group_name", "image"}
+
+
+def test_dev_builds_its_own_package_and_the_site_runs_it(dev):
+    package = dev.one(PACKAGE_TYPE)
+    assert package.inputs["model_name"] == "diabetes-ridge" and package.inputs["model_version"] == "1"
+    assert package.inputs["source_dir"] == "model/src" and package.inputs["entry_script"] == "score.py"
+    assert len(package.inputs["content_hash"]) == 64
+    assert package.urn in dev.one(WEB_APP).dependencies
+    assert dev.one(WEB_APP).inputs["siteConfig"]["linuxFxVersion"] == f"DOCKER|{dev.outputs['image']}"
+
+
+def test_prod_promotes_devs_image_and_builds_nothing(dev, prod):
+    assert not prod.of_type(PACKAGE_TYPE)
+    (reference,) = [r for r in prod.registrations if r.type == "pulumi:pulumi:StackReference"]
+    assert reference.read and reference.name == "dev"
+    assert prod.one(WEB_APP).inputs["siteConfig"]["linuxFxVersion"] == f"DOCKER|{dev.outputs['image']}"
+
+
+def test_a_ready_image_wins_over_building():
+    image = "mlwmodelsregistry.azurecr.io/package@sha256:" + "b" * 64
+    run = run_program(stack_values("dev", image=image), "dev")
+    assert not run.of_type(PACKAGE_TYPE)
+    assert run.one(WEB_APP).inputs["siteConfig"]["linuxFxVersion"] == f"DOCKER|{image}"

@@ -23,6 +23,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "model-webapp"
+PACKAGE_TYPE = "pulumi-python:dynamic/model-webapp:ModelPackage"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
@@ -102,6 +103,8 @@ class FakeAzure(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         state = dict(args.inputs)
         typ, name = args.typ, args.name
+        if typ == PACKAGE_TYPE:
+            return self._package(args.inputs)
         if typ == "pulumi:pulumi:StackReference":
             ref = args.inputs.get("name", name)
             if ref not in self.stack_outputs:
@@ -125,6 +128,20 @@ class FakeAzure(pulumi.runtime.Mocks):
         return resource_id, state
 
 
+    def _package(self, inputs: dict[str, Any]):
+        from components.model_package import environment_name, package_key
+
+        name = environment_name(inputs["model_name"], package_key(inputs))
+        # A placeholder digest, derived from the content hash so that an edit shows as a new image.
+        digest = hashlib.sha256(f"placeholder:{inputs['content_hash']}".encode()).hexdigest()
+        login_server = f"{self.registry_name(inputs['workspace_name'])}.azurecr.io"
+        env_id = (f"/subscriptions/{inputs['subscription_id']}/resourceGroups/{inputs['resource_group']}/providers/"
+                  f"Microsoft.MachineLearningServices/workspaces/{inputs['workspace_name']}/environments/{name}/versions/1")
+        outs = {**inputs, "environment_name": name, "environment_version": "1", "environment_id": env_id,
+                "login_server": login_server, "image": f"{login_server}/package@sha256:{digest}"}
+        return env_id, outs
+
+
 @dataclass
 class Registration:
     urn: str
@@ -134,6 +151,7 @@ class Registration:
     inputs: dict[str, Any]
     dependencies: list[str]
     custom: bool
+    read: bool = False  # a read of an existing resource (StackReference), not a create
 
     def as_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
@@ -149,10 +167,21 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = wire_value(json_format.MessageToDict(request.object))
+            if "__provider" in inputs:
+                inputs["__provider"] = "[the pickled dynamic provider]"
             self.registrations.append(Registration(
                 urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                 inputs=inputs, dependencies=list(request.dependencies), custom=request.custom,
             ))
+        return response
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self.registrations.append(Registration(
+            urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+            inputs=wire_value(json_format.MessageToDict(request.properties)), dependencies=list(request.dependencies),
+            custom=True, read=True,
+        ))
         return response
 
 
@@ -201,6 +230,9 @@ def run_program(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] =
                 secret_keys: Optional[list[str]] = None, program: Path = PROJECT_DIR / "__main__.py") -> ProgramRun:
     """Runs the real __main__.py under the mock engine and returns what it declared."""
     mocks = mocks if mocks is not None else FakeAzure()
+    promote_from = config.get(f"{PROJECT}:promoteFrom")
+    if promote_from and promote_from not in mocks.stack_outputs:
+        mocks.stack_outputs[promote_from] = _upstream_outputs(promote_from, program)
     monitor = start_mocks(config, stack, mocks, secret_keys)
     outputs: dict[str, Any] = {}
 
@@ -210,3 +242,18 @@ def run_program(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] =
 
     _sync_await(run_pulumi_func(body))
     return ProgramRun(stack=stack, registrations=monitor.registrations, outputs=outputs, invokes=mocks.invokes)
+
+
+def _upstream_outputs(reference: str, program: Path) -> dict[str, Any]:
+    """Offline stand-in for a StackReference: the outputs of the referenced stack's own offline run."""
+    from .stack_config import StackFileError, load_stack_config
+
+    stack = reference.rsplit("/", 1)[-1]
+    try:
+        upstream = load_stack_config(stack)
+    except StackFileError as exc:
+        raise pulumi.RunError(f"promoteFrom {reference}: the offline plan reads that stack from its file: {exc}") from None
+    if upstream.values.get(f"{PROJECT}:promoteFrom"):
+        raise pulumi.RunError(f"promoteFrom {reference}: that stack promotes from another one; promote from the "
+                              "stack that builds the image")
+    return run_program(upstream.values, upstream.stack, FakeAzure(), list(upstream.secret_keys), program).outputs

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import pulumi
 
-from .mock_engine import FakeAzure, ProgramRun, Registration, run_program
+from .mock_engine import PACKAGE_TYPE, FakeAzure, ProgramRun, Registration, run_program
 from .stack_config import StackConfig, StackFileError, load_stack_config
 
 EXIT_CLEAN, EXIT_VIOLATION, EXIT_SETTINGS = 0, 1, 2
@@ -55,19 +55,28 @@ def _tree(registrations: list[Registration], stack_urn: str) -> list[tuple[int, 
     return lines
 
 
+def _detail(r: Registration) -> str:
+    if r.type == PACKAGE_TYPE:
+        return f"content hash {r.inputs.get('content_hash', '?')[:16]}, image digest is a placeholder"
+    if r.read:
+        return "read"
+    return ""
+
+
 def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     stack_urn = f"urn:pulumi:{run.stack}::model-webapp::pulumi:pulumi:Stack::model-webapp-{run.stack}"
-    rows = [("", "pulumi:pulumi:Stack", f"model-webapp-{run.stack}")]
+    rows = [("", "pulumi:pulumi:Stack", f"model-webapp-{run.stack}", " +  ", "")]
     open_levels: set[int] = set()
     for depth, last, r in _tree(run.registrations, stack_urn):
         prefix = "".join("│  " if level in open_levels else "   " for level in range(1, depth))
         prefix += "└─ " if last else "├─ "
         (open_levels.discard if last else open_levels.add)(depth)
-        rows.append((prefix, r.type, r.name))
-    width = max(len(p) + len(t) for p, t, _ in rows) + 4
+        rows.append((prefix, r.type, r.name, " >  " if r.read else " +  ", _detail(r)))
+    width = max(len(p) + len(t) for p, t, *_ in rows) + 4
+    name_width = max(len(n) for _, _, n, *_ in rows) + 4
     out = [f"Previewing update ({run.stack}) offline: {FAKE_NOTE}", "",
            f"     {'Type'.ljust(width)}Name"]
-    out += [f" +   {(p + t).ljust(width)}{n}" for p, t, n in rows]
+    out += [f"{op} {(p + t).ljust(width)}{n.ljust(name_width)}{d}".rstrip() for p, t, n, op, d in rows]
     out += ["", "Outputs:"]
     out += [f"    {k}: {json.dumps(v)}" for k, v in doc["outputs"].items()]
     if doc["invokes"]:
@@ -75,7 +84,8 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
         out += [f"    {i['token']}({json.dumps(i['args'])}) -> {json.dumps(i['answer'])}" for i in doc["invokes"]]
     out += ["", "Policy violations:" if doc["violations"] else "Policy violations: none"]
     out += [f"    [{v['level']}] {v['rule']}: {v['resource']}: {v['message']}" for v in doc["violations"]]
-    out += ["", "Resources:", f"    + {len(rows)} to create"]
+    reads = sum(1 for r in run.registrations if r.read)
+    out += ["", "Resources:", f"    + {len(rows) - reads} to create"] + ([f"    > {reads} to read"] if reads else [])
     return "\n".join(out)
 
 
