@@ -152,6 +152,7 @@ class Registration:
     dependencies: list[str]
     custom: bool
     read: bool = False  # a read of an existing resource (StackReference), not a create
+    state: dict[str, Any] = field(default_factory=dict)  # what the fake service answered: inputs plus outputs
 
     def as_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
@@ -172,6 +173,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.registrations.append(Registration(
                 urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                 inputs=inputs, dependencies=list(request.dependencies), custom=request.custom,
+                state=dict(self.resources[response.urn].state) if response.urn in self.resources else {},
             ))
         return response
 

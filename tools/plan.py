@@ -11,21 +11,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
 
 from .mock_engine import PACKAGE_TYPE, FakeAzure, ProgramRun, Registration, run_program
-from .stack_config import StackConfig, StackFileError, load_stack_config
+from .policy_check import PolicyConfigError, evaluate, load_policy_config
+from .stack_config import StackFileError, load_stack_config
 
 EXIT_CLEAN, EXIT_VIOLATION, EXIT_SETTINGS = 0, 1, 2
 FAKE_NOTE = "offline plan: invoke answers and computed outputs are FAKE, made up by tools/mock_engine.py"
-
-Evaluator = Callable[[ProgramRun, StackConfig], list[dict[str, Any]]]
-
-
-def no_policies(run: ProgramRun, config: StackConfig) -> list[dict[str, Any]]:
-    return []
 
 
 def plan_document(run: ProgramRun, violations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,19 +84,22 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     return "\n".join(out)
 
 
-def main(argv: Optional[list[str]] = None, evaluate: Evaluator = no_policies) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="stack name: reads Pulumi.yaml defaults plus Pulumi.STACK.yaml")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
+    parser.add_argument("--policy-config", type=Path,
+                        help="policy pack config (as for --policy-pack-config); default policies/config/STACK.json")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args(argv)
     try:
         config = load_stack_config(args.stack, args.config_file)
+        policy_config = load_policy_config(config.stack, args.policy_config)
         run = run_program(config.values, config.stack, FakeAzure(), list(config.secret_keys))
-    except (StackFileError, pulumi.RunError) as exc:
+    except (StackFileError, PolicyConfigError, pulumi.RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
-    violations = evaluate(run, config)
+    violations = evaluate(run, policy_config)
     doc = plan_document(run, violations)
     print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc, run))
     mandatory = [v for v in violations if v.get("level") == "mandatory"]

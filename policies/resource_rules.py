@@ -1,0 +1,173 @@
+"""Resource rules: each looks at one resource's wire-form inputs and never echoes a value in its message."""
+from __future__ import annotations
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy)
+
+from .props import (FTP_ALLOWED, PINNED_IMAGE, PLAN, SCM_ALLOWED, TIERS, WEB_APP, app_settings, is_secret, tier_rank,
+                    value)
+
+MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
+TAGGABLE = (WEB_APP, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
+            "azure-native:monitor:AutoscaleSetting")
+
+
+def _web_app(check):
+    """Runs `check` only on web apps."""
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type == WEB_APP:
+            check(args, report)
+    validate.__name__ = check.__name__
+    return validate
+
+
+@_web_app
+def https_only(args, report):
+    if value(args.props, "httpsOnly") is not True:
+        report("httpsOnly must be true: set https_only=True so plain HTTP is redirected to HTTPS.")
+
+
+@_web_app
+def min_tls(args, report):
+    for path, arg in (("siteConfig.minTlsVersion", "min_tls_version"), ("siteConfig.scmMinTlsVersion",
+                                                                          "scm_min_tls_version")):
+        if value(args.props, path) not in ("1.2", "1.3"):
+            report(f"{path} must be 1.2 or 1.3: set site_config.{arg}='1.2'.")
+
+
+@_web_app
+def ftps_disabled(args, report):
+    if value(args.props, "siteConfig.ftpsState") not in ("Disabled", "FtpsOnly"):
+        report("siteConfig.ftpsState must be Disabled (or FtpsOnly): set site_config.ftps_state='Disabled'.")
+
+
+@_web_app
+def http2(args, report):
+    if value(args.props, "siteConfig.http20Enabled") is not True:
+        report("siteConfig.http20Enabled must be true: set site_config.http20_enabled=True.")
+
+
+@_web_app
+def no_remote_debugging(args, report):
+    if value(args.props, "siteConfig.remoteDebuggingEnabled") is True:
+        report("siteConfig.remoteDebuggingEnabled must not be true: set site_config.remote_debugging_enabled=False.")
+
+
+@_web_app
+def no_wildcard_cors(args, report):
+    if "*" in (value(args.props, "siteConfig.cors.allowedOrigins") or []):
+        report("siteConfig.cors.allowedOrigins must not contain '*': list the origins that may call the API.")
+    origins = app_settings(args.props).get("AML_CORS_ORIGINS")
+    if isinstance(origins, str) and "*" in [o.strip() for o in origins.split(",")]:
+        report("app setting AML_CORS_ORIGINS must not contain '*': list the origins that may call the API.")
+
+
+@_web_app
+def managed_identity(args, report):
+    kind = value(args.props, "identity.type") or ""
+    if "Assigned" not in str(kind):
+        report("the site must have a managed identity: set identity type SystemAssigned or UserAssigned.")
+
+
+@_web_app
+def image_pinned(args, report):
+    if not PINNED_IMAGE.match(str(value(args.props, "siteConfig.linuxFxVersion") or "")):
+        report("siteConfig.linuxFxVersion must pin the image by digest: DOCKER|<registry>/<repository>@sha256:"
+               "<64 hex digits>, not a tag.")
+
+
+@_web_app
+def registry_password(args, report):
+    settings = app_settings(args.props)
+    if "DOCKER_REGISTRY_SERVER_PASSWORD" not in settings:
+        return
+    if value(args.props, "siteConfig.acrUseManagedIdentityCreds") is True:
+        report("DOCKER_REGISTRY_SERVER_PASSWORD must not be set when the site pulls with its managed identity "
+               "(acrUseManagedIdentityCreds): remove the password app setting.")
+    elif not is_secret(settings["DOCKER_REGISTRY_SERVER_PASSWORD"]):
+        report("DOCKER_REGISTRY_SERVER_PASSWORD must be a secret: wrap it in pulumi.Output.secret().")
+
+
+@_web_app
+def pull_by_identity(args, report):
+    if value(args.props, "siteConfig.acrUseManagedIdentityCreds") is not True or \
+            "DOCKER_REGISTRY_SERVER_PASSWORD" in app_settings(args.props):
+        report("the site must pull its image with a managed identity, not the registry's admin password: "
+               "set model-webapp:registryAccess managedIdentity.")
+
+
+@_web_app
+def port_matches_server(args, report):
+    port = app_settings(args.props).get("WEBSITES_PORT")
+    expected = str(args.get_config().get("serverPort", 5001))
+    if port is None:
+        report(f"app setting WEBSITES_PORT must be set to the inference server's port ({expected}): App Service "
+               "otherwise routes to port 80.")
+    elif str(port) != expected:
+        report(f"app setting WEBSITES_PORT must be the inference server's port ({expected}).")
+
+
+@_web_app
+def health_check(args, report):
+    if not value(args.props, "siteConfig.healthCheckPath"):
+        report("siteConfig.healthCheckPath must be set (the inference server answers GET /): set "
+               "site_config.health_check_path='/'.")
+
+
+def linux_plan(args, report):
+    if args.resource_type == PLAN and value(args.props, "reserved") is not True:
+        report("App Service plans for containers must be Linux: set reserved=True (and kind='Linux').")
+
+
+def minimum_sku(args, report):
+    if args.resource_type != PLAN:
+        return
+    minimum = args.get_config().get("minimumTier", "Free")
+    if tier_rank(value(args.props, "sku.tier")) < tier_rank(minimum):
+        report(f"the plan's SKU tier is below the minimum this stack allows ({minimum}): raise model-webapp:sku.")
+
+
+def basic_auth_publishing_disabled(args, report):
+    if args.resource_type in (FTP_ALLOWED, SCM_ALLOWED) and value(args.props, "allow") is not False:
+        report("basic-auth publishing must be off: set allow=False.")
+
+
+def required_tags(args, report):
+    if args.resource_type not in TAGGABLE:
+        return
+    tags = value(args.props, "tags") or {}
+    for tag in args.get_config().get("requiredTags", ["environment"]):
+        if not tags.get(tag):
+            report(f"tag '{tag}' is required: set it through model-webapp:tags (environment defaults to the stack).")
+
+
+def _policy(name, description, validate, level, config=None):
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level,
+                                    config_schema=PolicyConfigSchema(config) if config else None)
+
+
+RESOURCE_POLICIES = [
+    _policy("web-app-https-only", "Web apps accept HTTPS only.", https_only, MANDATORY),
+    _policy("web-app-min-tls", "Web apps and their SCM sites require TLS 1.2 or newer.", min_tls, MANDATORY),
+    _policy("web-app-ftps-disabled", "Web apps refuse plain FTP.", ftps_disabled, MANDATORY),
+    _policy("web-app-http2", "Web apps serve HTTP/2.", http2, ADVISORY),
+    _policy("web-app-no-remote-debugging", "Web apps have remote debugging off.", no_remote_debugging, MANDATORY),
+    _policy("web-app-no-wildcard-cors", "CORS does not allow every origin (site config and AML_CORS_ORIGINS).",
+            no_wildcard_cors, MANDATORY),
+    _policy("web-app-managed-identity", "Web apps have a managed identity.", managed_identity, MANDATORY),
+    _policy("web-app-image-pinned", "The container image is pinned by digest.", image_pinned, MANDATORY),
+    _policy("web-app-registry-password", "No registry password beside an identity pull; a password is a secret.",
+            registry_password, MANDATORY),
+    _policy("web-app-pull-by-identity", "The site pulls with a managed identity, never the admin password.",
+            pull_by_identity, ADVISORY),
+    _policy("web-app-port-matches-server", "WEBSITES_PORT is set to the inference server's port.",
+            port_matches_server, MANDATORY, {"serverPort": {"type": "integer", "default": 5001}}),
+    _policy("web-app-health-check", "Web apps have a health check path.", health_check, MANDATORY),
+    _policy("plan-linux", "App Service plans for containers are Linux.", linux_plan, MANDATORY),
+    _policy("plan-minimum-sku", "The plan's tier is at least the stack's minimum.", minimum_sku, MANDATORY,
+            {"minimumTier": {"type": "string", "enum": list(TIERS), "default": "Free"}}),
+    _policy("basic-auth-publishing-disabled", "FTP and SCM basic-auth publishing are off.",
+            basic_auth_publishing_disabled, MANDATORY),
+    _policy("required-tags", "Resources that take tags carry the required ones.", required_tags, MANDATORY,
+            {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": ["environment"]}}),
+]

@@ -1,0 +1,116 @@
+"""Stack rules: the ones that need more than one resource (who pulls with which identity, what depends on what)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+from .props import (ACR_PULL_ROLE, AUTH, AUTOSCALE, IDENTITY, PLAN, REGISTRY_SCOPE, ROLE_ASSIGNMENT, WEB_APP, of_type,
+                    tier_rank, value)
+
+BROADER_ROLES = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush",
+}
+
+
+def _is_acr_pull(assignment) -> bool:
+    return str(value(assignment.props, "roleDefinitionId") or "").lower().endswith(ACR_PULL_ROLE)
+
+
+def _pull_identity(site, identities) -> Optional[Any]:
+    """The user-assigned identity a site pulls its image with, if it pulls with one."""
+    if value(site.props, "siteConfig.acrUseManagedIdentityCreds") is not True:
+        return None
+    client_id = value(site.props, "siteConfig.acrUserManagedIdentityID")
+    for identity in identities:
+        if client_id and value(identity.props, "clientId") == client_id:
+            return identity
+    return None
+
+
+def _depends_on(resource, other) -> bool:
+    return any(d.urn == other.urn for d in resource.dependencies)
+
+
+def acr_pull_least_privilege(args: StackValidationArgs, report: ReportViolation) -> None:
+    identities = of_type(args.resources, IDENTITY)
+    pull_principals = {value(i.props, "principalId") for s in of_type(args.resources, WEB_APP)
+                       for i in [_pull_identity(s, identities)] if i is not None}
+    for assignment in of_type(args.resources, ROLE_ASSIGNMENT):
+        principal = value(assignment.props, "principalId")
+        role = str(value(assignment.props, "roleDefinitionId") or "").lower().rsplit("/", 1)[-1]
+        if _is_acr_pull(assignment):
+            if not REGISTRY_SCOPE.match(str(value(assignment.props, "scope") or "")):
+                report("the AcrPull assignment must be scoped to the container registry itself, not a resource group "
+                       "or subscription.", assignment.urn)
+            if pull_principals and principal not in pull_principals:
+                report("the AcrPull assignment's principal is not the identity the site pulls with: assign it to "
+                       "that identity's principalId.", assignment.urn)
+        elif principal in pull_principals:
+            name = BROADER_ROLES.get(role, "a role other than AcrPull")
+            report(f"the site's pull identity is granted {name}: it needs AcrPull on the registry and nothing "
+                   "more.", assignment.urn)
+
+
+def pull_assignment_before_site(args: StackValidationArgs, report: ReportViolation) -> None:
+    identities = of_type(args.resources, IDENTITY)
+    for site in of_type(args.resources, WEB_APP):
+        identity = _pull_identity(site, identities)
+        if value(site.props, "siteConfig.acrUseManagedIdentityCreds") is not True:
+            continue
+        principal = value(identity.props, "principalId") if identity is not None else None
+        if not any(_is_acr_pull(d) and (principal is None or value(d.props, "principalId") == principal)
+                   for d in site.dependencies if d.resource_type == ROLE_ASSIGNMENT):
+            report("the site pulls with an identity but does not depend on its AcrPull role assignment: add "
+                   "depends_on=[assignment] so the first pull is authorised.", site.urn)
+
+
+def require_entra_auth(args: StackValidationArgs, report: ReportViolation) -> None:
+    auths = of_type(args.resources, AUTH)
+    for site in of_type(args.resources, WEB_APP):
+        mine = [a for a in auths if _depends_on(a, site)]
+        ok = any(value(a.props, "platform.enabled") is True
+                 and value(a.props, "globalValidation.requireAuthentication") is True
+                 and value(a.props, "globalValidation.unauthenticatedClientAction") == "Return401"
+                 and value(a.props, "identityProviders.azureActiveDirectory.enabled") is True for a in mine)
+        if not ok:
+            report("the site must require Entra ID authentication and answer anonymous callers with 401: set "
+                   "model-webapp:auth.enabled true with tenantId and clientId.", site.urn)
+
+
+def always_on(args: StackValidationArgs, report: ReportViolation) -> None:
+    for site in of_type(args.resources, WEB_APP):
+        for plan in (d for d in site.dependencies if d.resource_type == PLAN):
+            if tier_rank(value(plan.props, "sku.tier")) > tier_rank("Shared") and \
+                    value(site.props, "siteConfig.alwaysOn") is not True:
+                report("siteConfig.alwaysOn must be true on a Basic or higher plan, or the model reloads after "
+                       "every idle period: set site_config.always_on=True.", site.urn)
+
+
+def autoscale_tier(args: StackValidationArgs, report: ReportViolation) -> None:
+    for setting in of_type(args.resources, AUTOSCALE):
+        for plan in (d for d in setting.dependencies if d.resource_type == PLAN):
+            if tier_rank(value(plan.props, "sku.tier")) < tier_rank("Standard"):
+                report("autoscale targets a plan below Standard tier, which cannot scale out: raise model-webapp:sku "
+                       "or disable autoscale.", setting.urn)
+
+
+STACK_POLICIES = [
+    StackValidationPolicy(name="acr-pull-least-privilege", validate=acr_pull_least_privilege,
+                          description="The pull identity gets exactly AcrPull, scoped to the registry.",
+                          enforcement_level=EnforcementLevel.MANDATORY),
+    StackValidationPolicy(name="pull-assignment-before-site", validate=pull_assignment_before_site,
+                          description="A site that pulls with an identity depends on its AcrPull assignment.",
+                          enforcement_level=EnforcementLevel.MANDATORY),
+    StackValidationPolicy(name="require-entra-auth", validate=require_entra_auth,
+                          description="Sites require Entra ID and return 401 to anonymous callers (where asked).",
+                          enforcement_level=EnforcementLevel.DISABLED),
+    StackValidationPolicy(name="web-app-always-on", validate=always_on,
+                          description="Always On is set on plans that have it.",
+                          enforcement_level=EnforcementLevel.MANDATORY),
+    StackValidationPolicy(name="autoscale-standard-tier", validate=autoscale_tier,
+                          description="Autoscale targets only Standard tier or above.",
+                          enforcement_level=EnforcementLevel.MANDATORY),
+]

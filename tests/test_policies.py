@@ -1,0 +1,266 @@
+"""The policy pack: each rule against passing and failing fixtures, asserting exactly which resources it reports."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, \
+    ResourceValidationPolicy, StackValidationArgs
+
+from policies.pack import POLICIES
+from policies.props import AUTH, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
+from tools.mock_engine import run_program
+from tools.policy_check import evaluate
+from tests.helpers import stack_values
+
+RULES = {p.name: p for p in POLICIES}
+DIGEST = "a" * 64
+REGISTRY = "/subscriptions/s/resourceGroups/rg-aml/providers/Microsoft.ContainerRegistry/registries/mlwreg"
+ACR_PULL = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+CONTRIBUTOR = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"
+PASSWORD = "Iv0lRZQ9762LUJrFiffo3P4sWgk4q+nW"  # a known string: it must appear in no message
+
+GOOD_SITE = {
+    "kind": "app,linux,container", "reserved": True, "httpsOnly": True,
+    "identity": {"type": "UserAssigned", "userAssignedIdentities": ["/subscriptions/s/identities/pull"]},
+    "tags": {"environment": "dev"},
+    "siteConfig": {
+        "linuxFxVersion": f"DOCKER|mlwreg.azurecr.io/package@sha256:{DIGEST}",
+        "minTlsVersion": "1.2", "scmMinTlsVersion": "1.2", "ftpsState": "Disabled", "http20Enabled": True,
+        "remoteDebuggingEnabled": False, "alwaysOn": True, "healthCheckPath": "/",
+        "acrUseManagedIdentityCreds": True, "acrUserManagedIdentityID": "client-1",
+        "appSettings": [{"name": "WEBSITES_PORT", "value": "5001"}, {"name": "WORKER_COUNT", "value": "1"}],
+    },
+}
+
+
+def site(**changes: Any) -> dict:
+    """GOOD_SITE with dotted-path changes; None deletes the key."""
+    props = copy.deepcopy(GOOD_SITE)
+    for path, new in changes.items():
+        *parents, last = path.split("__")
+        target = props
+        for step in parents:
+            target = target.setdefault(step, {})
+        if new is None:
+            target.pop(last, None)
+        else:
+            target[last] = new
+    return props
+
+
+def with_settings(*extra: dict, acr_identity: bool = True) -> dict:
+    props = site(siteConfig__acrUseManagedIdentityCreds=acr_identity)
+    props["siteConfig"]["appSettings"] += list(extra)
+    return props
+
+
+def run_rule(name: str, resources: list[tuple[str, str, dict]], config: dict | None = None) -> tuple[set, list]:
+    """Names of the resources the resource rule reports, and its messages."""
+    reported, messages = set(), []
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    for typ, rname, props in resources:
+        args = ResourceValidationArgs(typ, props, f"urn:{rname}", rname, options, None, config or {})
+
+        def report(message, _urn=None, rname=rname):
+            reported.add(rname)
+            messages.append(message)
+
+        RULES[name].validate(args, report)
+    return reported, messages
+
+
+SITE_CASES = {
+    "web-app-https-only": ({"ok": site()}, {"off": site(httpsOnly=False), "absent": site(httpsOnly=None)}),
+    "web-app-min-tls": ({"ok": site(), "tls13": site(siteConfig__minTlsVersion="1.3")},
+                        {"tls10": site(siteConfig__minTlsVersion="1.0"), "scm11": site(siteConfig__scmMinTlsVersion="1.1"),
+                         "absent": site(siteConfig__minTlsVersion=None)}),
+    "web-app-ftps-disabled": ({"ok": site(), "ftps": site(siteConfig__ftpsState="FtpsOnly")},
+                              {"ftp": site(siteConfig__ftpsState="AllAllowed"), "absent": site(siteConfig__ftpsState=None)}),
+    "web-app-http2": ({"ok": site()}, {"off": site(siteConfig__http20Enabled=False),
+                                       "absent": site(siteConfig__http20Enabled=None)}),
+    "web-app-no-remote-debugging": ({"ok": site(), "absent": site(siteConfig__remoteDebuggingEnabled=None)},
+                                    {"on": site(siteConfig__remoteDebuggingEnabled=True)}),
+    "web-app-no-wildcard-cors": (
+        {"ok": site(), "listed": site(siteConfig__cors={"allowedOrigins": ["https://contoso.com"]}),
+         "aml-listed": with_settings({"name": "AML_CORS_ORIGINS", "value": "https://a.com, https://b.com"})},
+        {"star": site(siteConfig__cors={"allowedOrigins": ["https://a.com", "*"]}),
+         "aml-star": with_settings({"name": "AML_CORS_ORIGINS", "value": "https://a.com, *"})}),
+    "web-app-managed-identity": ({"ok": site(), "system": site(identity={"type": "SystemAssigned"})},
+                                 {"none": site(identity={"type": "None"}), "absent": site(identity=None)}),
+    "web-app-image-pinned": ({"ok": site()},
+                             {"tag": site(siteConfig__linuxFxVersion="DOCKER|mlwreg.azurecr.io/package:latest"),
+                              "short": site(siteConfig__linuxFxVersion="DOCKER|mlwreg.azurecr.io/package@sha256:2019"),
+                              "absent": site(siteConfig__linuxFxVersion=None)}),
+    "web-app-registry-password": (
+        {"ok": site(),
+         "secret": with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": "[secret]"}, acr_identity=False)},
+        {"beside-identity": with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": "[secret]"}),
+         "plain": with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": PASSWORD}, acr_identity=False)}),
+    "web-app-pull-by-identity": (
+        {"ok": site()},
+        {"password": with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": "[secret]"}, acr_identity=False),
+         "absent": site(siteConfig__acrUseManagedIdentityCreds=None)}),
+    "web-app-port-matches-server": (
+        {"ok": site()},
+        {"absent": site(siteConfig__appSettings=[]),
+         "wrong": site(siteConfig__appSettings=[{"name": "WEBSITES_PORT", "value": "80"}])}),
+    "web-app-health-check": ({"ok": site()}, {"absent": site(siteConfig__healthCheckPath=None),
+                                              "empty": site(siteConfig__healthCheckPath="")}),
+}
+
+
+@pytest.mark.parametrize("rule", list(SITE_CASES))
+def test_site_rule_reports_exactly_the_failing_fixtures(rule):
+    passing, failing = SITE_CASES[rule]
+    resources = [(WEB_APP, n, p) for n, p in {**passing, **failing}.items()]
+    reported, messages = run_rule(rule, resources)
+    assert reported == set(failing)
+    assert all(messages)
+
+
+def test_site_rules_ignore_other_resource_types():
+    broken = site(httpsOnly=False, siteConfig__minTlsVersion="1.0")
+    assert run_rule("web-app-https-only", [(PLAN, "plan", broken)])[0] == set()
+
+
+OTHER_CASES = {
+    "plan-linux": ([(PLAN, "linux", {"kind": "Linux", "reserved": True, "sku": {"tier": "Basic"}})],
+                   [(PLAN, "windows", {"kind": "app", "sku": {"tier": "Basic"}}),
+                    (PLAN, "not-reserved", {"kind": "Linux", "reserved": False})]),
+    "basic-auth-publishing-disabled": ([(FTP_ALLOWED, "ftp-off", {"allow": False}), (SCM_ALLOWED, "scm-off", {"allow": False})],
+                                       [(FTP_ALLOWED, "ftp-on", {"allow": True}), (SCM_ALLOWED, "scm-absent", {})]),
+    "required-tags": ([(PLAN, "tagged", {"tags": {"environment": "dev"}}), (FTP_ALLOWED, "untaggable", {"allow": False})],
+                      [(PLAN, "untagged", {"tags": {"owner": "x"}}), (WEB_APP, "no-tags", {})]),
+}
+
+
+@pytest.mark.parametrize("rule", list(OTHER_CASES))
+def test_other_resource_rules(rule):
+    passing, failing = OTHER_CASES[rule]
+    assert run_rule(rule, passing + failing)[0] == {n for _, n, _ in failing}
+
+
+def test_minimum_sku_uses_its_config():
+    plans = [(PLAN, tier, {"sku": {"tier": tier}}) for tier in ("Basic", "Standard", "PremiumV3")]
+    assert run_rule("plan-minimum-sku", plans)[0] == set()  # default minimum: Free
+    assert run_rule("plan-minimum-sku", plans, {"minimumTier": "PremiumV3"})[0] == {"Basic", "Standard"}
+
+
+def test_port_rule_uses_its_config():
+    assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", site())], {"serverPort": 8080})[0] == {"s"}
+
+
+# -- stack rules ----------------------------------------------------------------------------------
+def resource(typ: str, name: str, props: dict, deps: list | None = None) -> PolicyResource:
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    return PolicyResource(typ, props, f"urn:{name}", name, options, None, None, deps or [], {})
+
+
+def stack_rule(name: str, resources: list, config: dict | None = None) -> set:
+    reported = set()
+    RULES[name].validate(StackValidationArgs(resources, config or {}),
+                         lambda message, urn=None: reported.add(urn or "stack"))
+    return reported
+
+
+def pull_graph(role=ACR_PULL, scope=REGISTRY, principal="principal-1", site_deps_on_assignment=True, extra=()):
+    identity = resource(IDENTITY, "identity", {"principalId": "principal-1", "clientId": "client-1"})
+    assignment = resource(ROLE_ASSIGNMENT, "assignment",
+                          {"roleDefinitionId": role, "scope": scope, "principalId": principal}, [identity])
+    plan = resource(PLAN, "plan", {"sku": {"name": "B1", "tier": "Basic"}, "reserved": True})
+    deps = [plan, identity] + ([assignment] if site_deps_on_assignment else [])
+    web = resource(WEB_APP, "site", site(), deps)
+    return [identity, assignment, plan, web, *extra]
+
+
+def test_acr_pull_least_privilege():
+    assert stack_rule("acr-pull-least-privilege", pull_graph()) == set()
+    assert stack_rule("acr-pull-least-privilege", pull_graph(scope="/subscriptions/s/resourceGroups/rg-aml")) == \
+        {"urn:assignment"}
+    assert stack_rule("acr-pull-least-privilege", pull_graph(principal="someone-else")) == {"urn:assignment"}
+    broader = resource(ROLE_ASSIGNMENT, "contributor", {"roleDefinitionId": CONTRIBUTOR, "scope": REGISTRY,
+                                                        "principalId": "principal-1"})
+    unrelated = resource(ROLE_ASSIGNMENT, "other", {"roleDefinitionId": CONTRIBUTOR, "scope": REGISTRY,
+                                                    "principalId": "principal-9"})
+    assert stack_rule("acr-pull-least-privilege", pull_graph(extra=(broader, unrelated))) == {"urn:contributor"}
+
+
+def test_pull_assignment_before_site():
+    assert stack_rule("pull-assignment-before-site", pull_graph()) == set()
+    assert stack_rule("pull-assignment-before-site", pull_graph(site_deps_on_assignment=False)) == {"urn:site"}
+
+
+def test_require_entra_auth():
+    graph = pull_graph()
+    web = graph[3]
+    good = {"platform": {"enabled": True},
+            "globalValidation": {"requireAuthentication": True, "unauthenticatedClientAction": "Return401"},
+            "identityProviders": {"azureActiveDirectory": {"enabled": True}}}
+    assert stack_rule("require-entra-auth", graph + [resource(AUTH, "auth", good, [web])]) == set()
+    redirect = copy.deepcopy(good)
+    redirect["globalValidation"]["unauthenticatedClientAction"] = "RedirectToLoginPage"
+    assert stack_rule("require-entra-auth", graph + [resource(AUTH, "auth", redirect, [web])]) == {"urn:site"}
+    assert stack_rule("require-entra-auth", graph) == {"urn:site"}
+
+
+def test_always_on_needs_the_plans_tier():
+    graph = pull_graph()
+    assert stack_rule("web-app-always-on", graph) == set()
+    graph[3].props = site(siteConfig__alwaysOn=False)
+    assert stack_rule("web-app-always-on", graph) == {"urn:site"}
+    graph[2].props = {"sku": {"name": "F1", "tier": "Free"}}
+    assert stack_rule("web-app-always-on", graph) == set()
+
+
+def test_autoscale_only_on_standard_or_above():
+    basic = resource(PLAN, "basic", {"sku": {"tier": "Basic"}})
+    premium = resource(PLAN, "premium", {"sku": {"tier": "PremiumV3"}})
+    settings = [resource(AUTOSCALE, "on-basic", {}, [basic]), resource(AUTOSCALE, "on-premium", {}, [premium])]
+    assert stack_rule("autoscale-standard-tier", [basic, premium, *settings]) == {"urn:on-basic"}
+
+
+# -- messages and unknowns ------------------------------------------------------------------------
+def test_no_message_ever_contains_a_secret_value():
+    leaky = with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": PASSWORD},
+                          {"name": "AML_CORS_ORIGINS", "value": f"*,{PASSWORD}"})
+    leaky["siteConfig"]["linuxFxVersion"] = f"DOCKER|{PASSWORD}"
+    leaky["tags"] = {"secret": PASSWORD}
+    messages = []
+    for name, policy in RULES.items():
+        if isinstance(policy, ResourceValidationPolicy):
+            messages += run_rule(name, [(WEB_APP, "leaky", leaky)], {"minimumTier": "PremiumV3"})[1]
+    assert len(messages) >= 4
+    assert not any(PASSWORD in m for m in messages)
+
+
+def test_unknown_values_become_advisory_notes_offline():
+    run = run_program(stack_values("dev"), "dev")
+    site_reg = run.one(WEB_APP)
+    site_reg.inputs["siteConfig"]["linuxFxVersion"] = "[unknown]"
+    notes = [v for v in evaluate(run) if v["rule"] == "web-app-image-pinned"]
+    assert notes and all(v["level"] == "advisory" and "not known" in v["message"] for v in notes)
+
+
+def test_every_rule_has_a_name_description_and_level():
+    for policy in POLICIES:
+        assert policy.name and policy.description and policy.enforcement_level is not None
+    assert len(RULES) == len(POLICIES)
+
+
+def test_the_pack_starts_as_the_cli_runs_it():
+    """`pulumi preview --policy-pack policies` runs policies/__main__.py and reads the port it serves on."""
+    import subprocess
+    import sys
+
+    from tools.mock_engine import PROJECT_DIR
+
+    process = subprocess.Popen([sys.executable, "__main__.py"], cwd=PROJECT_DIR / "policies",
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline().strip()
+        assert first_line.isdigit(), process.stderr.read() if process.poll() is not None else first_line
+    finally:
+        process.kill()
+        process.wait()

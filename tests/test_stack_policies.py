@@ -1,0 +1,69 @@
+"""The policy pack over this repository's own stacks, through the offline plan's exit code and JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tools import plan
+from tools.mock_engine import FAKE_ADMIN_PASSWORD, PROJECT_DIR
+
+PROD_POLICY_CONFIG = str(PROJECT_DIR / "policies" / "config" / "prod.json")
+
+
+def plan_json(capsys, *argv: str) -> tuple[int, dict]:
+    code = plan.main([*argv, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    return code, json.loads(out)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_repository_stacks_pass_every_mandatory_rule(capsys, stack):
+    code, doc = plan_json(capsys, "--stack", stack)
+    assert code == 0
+    assert [v for v in doc["violations"] if v["level"] == "mandatory"] == []
+
+
+def weakened_prod(tmp_path, **changes) -> str:
+    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    for key, value in changes.items():
+        stack["config"][f"model-webapp:{key}"] = value
+    path = tmp_path / "Pulumi.prod-weakened.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    return str(path)
+
+
+@pytest.mark.parametrize("changes, rule", [
+    (dict(registryAccess="adminCredentials"), "web-app-pull-by-identity"),
+    (dict(auth={"enabled": False}), "require-entra-auth"),
+    (dict(sku="S1"), "plan-minimum-sku"),
+])
+def test_each_weakness_prod_config_can_express_fires_its_rule(capsys, tmp_path, changes, rule):
+    path = weakened_prod(tmp_path, **changes)
+    code, doc = plan_json(capsys, "--config-file", path, "--policy-config", PROD_POLICY_CONFIG)
+    assert code == 1
+    fired = {v["rule"] for v in doc["violations"] if v["level"] == "mandatory"}
+    assert fired == {rule}
+    assert FAKE_ADMIN_PASSWORD not in json.dumps(doc)
+
+
+def test_the_unweakened_copy_passes(capsys, tmp_path):
+    code, doc = plan_json(capsys, "--config-file", weakened_prod(tmp_path), "--policy-config", PROD_POLICY_CONFIG)
+    assert code == 0 and not [v for v in doc["violations"] if v["level"] == "mandatory"]
+
+
+def test_dev_policy_config_allows_what_prod_forbids(capsys, tmp_path):
+    # The same weakened stack, judged by dev's policy config: pull by password is only advisory there.
+    path = weakened_prod(tmp_path, registryAccess="adminCredentials")
+    code, doc = plan_json(capsys, "--config-file", path, "--policy-config", str(PROJECT_DIR / "policies/config/dev.json"))
+    assert code == 0
+    assert {v["rule"] for v in doc["violations"]} == {"web-app-pull-by-identity"}
+
+
+def test_bad_policy_config_exits_2(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"no-such-rule": "mandatory"}')
+    assert plan.main(["--stack", "dev", "--policy-config", str(bad)]) == 2
+    assert "no-such-rule" in capsys.readouterr().err
