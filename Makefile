@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test serve plan-prod bench-plan bench-score clean
+.PHONY: setup demo test serve plans plan-prod bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -28,6 +28,9 @@ test: setup
 
 plan-prod: setup
 	$(PY) -m tools.plan --stack prod
+
+plans: setup
+	for stack in $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); do $(PY) -m tools.plan --stack $$stack || exit 1; done
 
 bench-plan: setup
 	$(PY) -m tools.bench_plan --stack prod

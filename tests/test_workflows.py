@@ -1,0 +1,141 @@
+"""The delivery workflows: valid against GitHub's schema, and shaped as the README promises."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return doc
+
+
+def workflow(name: str) -> dict:
+    return load(ROOT / ".github" / "workflows" / f"{name}.yml")
+
+
+def steps_using(doc: dict, action: str) -> list[dict]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", []) if s.get("uses", "").startswith(action)]
+
+
+def test_the_expected_workflows_exist():
+    assert {p.stem for p in WORKFLOWS} == {"ci", "preview", "deploy", "destroy"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)
+def test_valid_against_the_schema_check_jsonschema_ships(path):
+    schema = "vendor.github-actions" if path.name == "action.yml" else "vendor.github-workflows"
+    done = subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ci_runs_make_test_and_every_plan_without_credentials():
+    ci = workflow("ci")
+    assert set(ci["on"]) == {"pull_request", "push"}
+    runs = [s.get("run", "") for s in ci["jobs"]["test"]["steps"]]
+    assert any(r.startswith("make test") for r in runs) and any(r.startswith("make plans") for r in runs)
+    assert ci["permissions"] == {"contents": "read"}
+    assert "secrets." not in (ROOT / ".github/workflows/ci.yml").read_text()
+
+
+def test_preview_comments_on_each_pull_request_with_the_policy_pack():
+    preview = workflow("preview")
+    assert list(preview["on"]) == ["pull_request"]
+    job = preview["jobs"]["preview"]
+    stacks = job["strategy"]["matrix"]["stack"]
+    assert set(stacks) == {p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")}
+    (step,) = steps_using(preview, "pulumi/actions")
+    with_ = step["with"]
+    assert with_["command"] == "preview" and with_["stack-name"] == "${{ matrix.stack }}"
+    assert with_["comment-on-pr"] is True and with_["github-token"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert with_["policyPacks"] == "policies"
+    assert with_["policyPackConfigs"] == "policies/config/${{ matrix.stack }}.json"
+    for stack in stacks:
+        assert (ROOT / "policies" / "config" / f"{stack}.json").is_file()
+    assert preview["permissions"] == {"id-token": "write", "contents": "read", "pull-requests": "write"}
+    assert preview["concurrency"]["cancel-in-progress"] is True
+
+
+@pytest.mark.parametrize("name", ["preview", "deploy", "destroy"])
+def test_azure_login_is_oidc_with_id_token_write(name):
+    doc = workflow(name)
+    assert doc["permissions"]["id-token"] == "write"
+    logins = steps_using(doc, "azure/login")
+    assert logins
+    for login in logins:
+        assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}  # federated: no secret
+    assert doc["env"]["ARM_USE_OIDC"] == "true"
+    for var in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                "AZURE_SUBSCRIPTION_ID"):
+        assert doc["env"][var].startswith("${{ vars.")
+
+
+def test_deploy_goes_dev_then_prod_behind_its_environment():
+    deploy = workflow("deploy")
+    assert deploy["on"] == {"push": {"branches": ["main"]}}
+    assert deploy["jobs"]["prod"]["needs"] == "dev"
+    assert deploy["jobs"]["prod"]["environment"] == "prod"
+    commands = {s["with"]["stack-name"]: s["with"] for s in steps_using(deploy, "pulumi/actions")}
+    assert set(commands) == {"dev", "prod"}
+    for stack, with_ in commands.items():
+        assert with_["command"] == "up" and with_["policyPacks"] == "policies"
+        assert with_["policyPackConfigs"] == f"policies/config/{stack}.json"
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+
+
+def test_destroy_is_manual_and_checks_its_confirmation():
+    destroy = workflow("destroy")
+    assert list(destroy["on"]) == ["workflow_dispatch"]
+    inputs = destroy["on"]["workflow_dispatch"]["inputs"]
+    assert {"stack", "confirm", "allow-prod"} <= set(inputs)
+    assert inputs["allow-prod"]["default"] is False
+    steps = destroy["jobs"]["destroy"]["steps"]
+    check = steps[0]["run"]
+    assert '"$CONFIRM" != "$STACK"' in check and '"$STACK" = "prod"' in check and '"$ALLOW_PROD" != "true"' in check
+    destroys = [i for i, s in enumerate(steps) if s.get("with", {}).get("command") == "destroy"]
+    assert destroys and destroys[0] > 0  # the check runs first
+
+
+def test_destroy_confirmation_logic(tmp_path):
+    check = workflow("destroy")["jobs"]["destroy"]["steps"][0]["run"]
+    script = tmp_path / "check.sh"
+    script.write_text(check)
+
+    def run(stack, confirm, allow):
+        env = {"STACK": stack, "CONFIRM": confirm, "ALLOW_PROD": allow, "PATH": "/usr/bin:/bin"}
+        return subprocess.run(["bash", "-e", str(script)], env=env, capture_output=True, text=True).returncode
+
+    assert run("dev", "dev", "false") == 0
+    assert run("dev", "prod", "false") != 0
+    assert run("prod", "prod", "false") != 0
+    assert run("prod", "prod", "true") == 0
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.name)
+def test_no_secret_literals(path):
+    text = path.read_text()
+    for pattern in (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",  # ids belong in vars
+                    r"pul-[0-9a-f]{40}", r"AccountKey=", r"client-secret\s*:", r"(?i)password\s*:\s*['\"]?\w"):
+        assert not re.search(pattern, text), pattern
+    for value in re.findall(r"(?:TOKEN|PASSPHRASE|SECRET)\w*\s*:\s*(.+)", text):
+        assert value.strip().startswith("${{ secrets."), value
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.name)
+def test_third_party_actions_are_pinned(path):
+    for uses in re.findall(r"uses:\s*(\S+)", path.read_text()):
+        if uses.startswith("./"):
+            continue
+        assert re.search(r"@(v\d+(\.\d+)*|[0-9a-f]{40})$", uses), uses
