@@ -37,7 +37,10 @@ def test_table_nests_resources_under_the_component(capsys):
     lines = out.splitlines()
     component = next(i for i, line in enumerate(lines) if "model-webapp:index:ModelWebApp" in line)
     site = next(i for i, line in enumerate(lines) if "azure-native:web:WebApp " in line)
-    assert lines[component].index("└─") < lines[site].index("─ ")
+    def depth(line: str) -> int:
+        return line.index("─ ")  # column of the tree branch: deeper children start further right
+
+    assert depth(lines[component]) < depth(lines[site])
     assert "FAKE" in out
 
 
