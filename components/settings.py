@@ -217,7 +217,7 @@ class _Reader:
         model = self.model()
         code = self.code(needs_files=image is None and promote_from is None)
         server_environment = self.server_environment()
-        autoscale = self.autoscale(sku)
+        autoscale = self.autoscale(sku, sku_known=sku_name in SKUS)
         auth = self.auth()
         tags = self.tags()
         if self.problems:
@@ -283,16 +283,16 @@ class _Reader:
                 self.problem(f"serverEnvironment.{name}", obj[name], "is not an environment variable name")
         return obj
 
-    def autoscale(self, sku: Sku) -> Autoscale:
+    def autoscale(self, sku: Sku, sku_known: bool = True) -> Autoscale:
         obj = self.obj("autoscale", False, ("enabled", "minInstances", "maxInstances", "defaultInstances",
                                             "scaleOutCpuPercent", "scaleInCpuPercent"))
         enabled = self.member("autoscale", obj, "enabled", bool, default=False, allowed="must be true or false")
         if not enabled:
             return Autoscale()
-        if not sku.supports_autoscale:
+        if sku_known and not sku.supports_autoscale:
             self.problem("autoscale.enabled", True, f"autoscale needs a {'/'.join(AUTOSCALE_TIERS)} SKU; "
                                                     f"sku {sku.name} is {sku.tier}: raise the sku or disable autoscale")
-        limit = sku.max_instances
+        limit = sku.max_instances if sku_known else 30  # an unknown sku is reported once, above
         count = dict(check=lambda v: 1 <= v <= limit, allowed=f"must be a whole number from 1 to {limit} on {sku.name}")
         low = self.member("autoscale", obj, "minInstances", int, default=1, **count)
         high = self.member("autoscale", obj, "maxInstances", int, default=max(low, 3) if limit >= 3 else low, **count)

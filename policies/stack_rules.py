@@ -97,20 +97,18 @@ def autoscale_tier(args: StackValidationArgs, report: ReportViolation) -> None:
                        "or disable autoscale.", setting.urn)
 
 
+def _policy(name, description, validate, level):
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
+
+
+MANDATORY = EnforcementLevel.MANDATORY
 STACK_POLICIES = [
-    StackValidationPolicy(name="acr-pull-least-privilege", validate=acr_pull_least_privilege,
-                          description="The pull identity gets exactly AcrPull, scoped to the registry.",
-                          enforcement_level=EnforcementLevel.MANDATORY),
-    StackValidationPolicy(name="pull-assignment-before-site", validate=pull_assignment_before_site,
-                          description="A site that pulls with an identity depends on its AcrPull assignment.",
-                          enforcement_level=EnforcementLevel.MANDATORY),
-    StackValidationPolicy(name="require-entra-auth", validate=require_entra_auth,
-                          description="Sites require Entra ID and return 401 to anonymous callers (where asked).",
-                          enforcement_level=EnforcementLevel.DISABLED),
-    StackValidationPolicy(name="web-app-always-on", validate=always_on,
-                          description="Always On is set on plans that have it.",
-                          enforcement_level=EnforcementLevel.MANDATORY),
-    StackValidationPolicy(name="autoscale-standard-tier", validate=autoscale_tier,
-                          description="Autoscale targets only Standard tier or above.",
-                          enforcement_level=EnforcementLevel.MANDATORY),
+    _policy("acr-pull-least-privilege", "The pull identity gets exactly AcrPull, scoped to the registry.",
+            acr_pull_least_privilege, MANDATORY),
+    _policy("pull-assignment-before-site", "A site that pulls with an identity depends on its AcrPull assignment.",
+            pull_assignment_before_site, MANDATORY),
+    _policy("require-entra-auth", "Sites require Entra ID and return 401 to anonymous callers (where asked).",
+            require_entra_auth, EnforcementLevel.DISABLED),
+    _policy("web-app-always-on", "Always On is set on plans that have it.", always_on, MANDATORY),
+    _policy("autoscale-standard-tier", "Autoscale targets only Standard tier or above.", autoscale_tier, MANDATORY),
 ]

@@ -4,17 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from policies.props import AUTH, AUTOSCALE, IDENTITY, PLAN, ROLE_ASSIGNMENT, WEB_APP  # noqa: F401 (re-exported)
+from policies.props import FTP_ALLOWED as FTP  # noqa: F401
+from policies.props import SCM_ALLOWED as SCM  # noqa: F401
 from tools.mock_engine import ProgramRun, Registration
 from tools.stack_config import load_stack_config
 
-WEB_APP = "azure-native:web:WebApp"
-PLAN = "azure-native:web:AppServicePlan"
-ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
-IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
-AUTOSCALE = "azure-native:monitor:AutoscaleSetting"
-AUTH = "azure-native:web:WebAppAuthSettingsV2"
-FTP = "azure-native:web:WebAppFtpAllowed"
-SCM = "azure-native:web:WebAppScmAllowed"
 GROUP = "azure-native:resources:ResourceGroup"
 COMPONENT = "model-webapp:index:ModelWebApp"
 

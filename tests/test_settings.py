@@ -93,3 +93,9 @@ def test_building_needs_the_inference_code_on_disk(tmp_path):
 
 def test_worker_count_can_be_set_explicitly():
     assert settings_of("prod", workerCount="3").worker_count == 3
+
+
+def test_an_unknown_sku_is_reported_once_not_judged_as_another_sku():
+    message = problems_of("prod", sku="P9v9")
+    assert "model-webapp:sku = 'P9v9'" in message
+    assert "1 configuration problem(s)" in message
