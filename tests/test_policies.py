@@ -264,3 +264,10 @@ def test_the_pack_starts_as_the_cli_runs_it():
     finally:
         process.kill()
         process.wait()
+
+
+def test_every_rule_has_fixtures_here():
+    import re as _re
+    source = open(__file__).read()
+    named = set(_re.findall(r'"([a-z0-9-]+)"', source))
+    assert set(RULES) <= named, set(RULES) - named
