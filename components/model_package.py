@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pulumi
+from pulumi.runtime.rpc import UNKNOWN  # what preview passes for a value not known yet
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, \
     UpdateResult
 
 from .images import parse_image
 from .packaging import (ASSET_REFERENCE, AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest,
-                        PackagingService, WorkspaceRef, build_error, is_transient, split_image)
+                        PackagingService, build_error, is_transient, split_image)
+from .settings import Workspace
 
 PROVIDER_VERSION = "1"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # what preview passes for a value not known yet
 MOUNT_MODES = ("download", "copy")
 DEFAULT_TIMEOUT_MINUTES = 60
 RETRY_ATTEMPTS = 5
@@ -33,7 +34,7 @@ REBUILD_KEYS = ("subscription_id", "resource_group", "workspace_name", "model_na
                 "content_hash", "entry_script", "environment_asset", "model_mount_mode", "environment_variables",
                 "provider_version")
 OUTPUT_KEYS = ("environment_name", "environment_version", "environment_id", "login_server", "image")
-ServiceFactory = Callable[[WorkspaceRef], PackagingService]
+ServiceFactory = Callable[[Workspace], PackagingService]
 
 
 def environment_name(model_name: str, key: str) -> str:
@@ -48,8 +49,8 @@ def package_key(props: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def _workspace(props: dict[str, Any]) -> WorkspaceRef:
-    return WorkspaceRef(props["subscription_id"], props["resource_group"], props["workspace_name"])
+def _workspace(props: dict[str, Any]) -> Workspace:
+    return Workspace(props["subscription_id"], props["resource_group"], props["workspace_name"])
 
 
 def with_retries(call: Callable[[], Any], what: str, attempts: int = RETRY_ATTEMPTS) -> Any:

@@ -11,19 +11,13 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 from .images import IMAGE_PATTERN, IMAGE_SHAPE
+from .settings import Workspace
 
 # Base image for an environment built from a conda or pip spec (Azure ML's own CPU inference base).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 TAGGED_IMAGE = re.compile(r"^(?P<login_server>[a-z0-9]{5,50}\.azurecr\.io)/(?P<repository>[a-z0-9][a-z0-9._/-]*):"
                           r"(?P<tag>[\w][\w.-]{0,127})$")
 ASSET_REFERENCE = re.compile(r"^azureml:(?P<name>[\w.-]+):(?P<version>\d+)$")
-
-
-@dataclass(frozen=True)
-class WorkspaceRef:
-    subscription_id: str
-    resource_group: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ def build_error(exc: BaseException, request: PackageRequest) -> PackageBuildErro
 class AzureMLPackaging:
     """PackagingService on azure-ai-ml; one MLClient per instance, one instance per provider call."""
 
-    def __init__(self, workspace: WorkspaceRef) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 
     def _client(self):

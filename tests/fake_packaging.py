@@ -9,7 +9,8 @@ from typing import Optional
 
 from azure.core.exceptions import HttpResponseError
 
-from components.packaging import BuiltEnvironment, PackageRequest, WorkspaceRef
+from components.packaging import BuiltEnvironment, PackageRequest
+from components.settings import Workspace
 
 LOGIN_SERVER = "mlwmodelsregistry.azurecr.io"
 
@@ -24,9 +25,9 @@ class FakePackaging:
     base_environments: dict[str, Path] = field(default_factory=dict)
     requests: list[PackageRequest] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-    workspaces: list[WorkspaceRef] = field(default_factory=list)
+    workspaces: list[Workspace] = field(default_factory=list)
 
-    def factory(self, workspace: WorkspaceRef) -> "FakePackaging":
+    def factory(self, workspace: Workspace) -> "FakePackaging":
         self.workspaces.append(workspace)
         return self
 

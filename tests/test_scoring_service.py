@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from dataclasses import replace
 
@@ -13,19 +12,13 @@ import requests
 
 from tests.helpers import WEB_APP, app_settings, stack_values
 from tools.mock_engine import PROJECT_DIR, run_program
-from tools.serve import LocalService, service_spec
+from tools.serve import LocalService, free_port, service_spec
 
 sys.path.insert(0, str(PROJECT_DIR / "model"))
 from train import MODEL_FILE, train  # noqa: E402  (model/train.py)
 
 MANUAL_REQUEST = {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}
 JSON = {"Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

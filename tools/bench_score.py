@@ -15,14 +15,13 @@ import json
 import multiprocessing
 import os
 import platform
-import socket
 import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from .demo import TEST_SAMPLE
-from .serve import LocalService, ensure_model, service_spec
+from .serve import LocalService, ensure_model, free_port, service_spec
 
 BODY = TEST_SAMPLE.encode()
 HEADERS = {"Content-Type": "application/json"}
@@ -80,12 +79,6 @@ def scoring_function_cost(entry_script: Path, model_dir: Path, iterations: int =
     for _ in range(iterations):
         score.predict(score.parse_rows(BODY, "application/json"))
     return (time.perf_counter() - start) / iterations * 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

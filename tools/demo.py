@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from dataclasses import replace
 from typing import Optional
 
 import requests
 
-from .serve import LocalService, ensure_model, service_spec
+from .serve import LocalService, ensure_model, port_is_free, service_spec
 
 # The manual procedure's client, unchanged but for the URL.
 TEST_SAMPLE = json.dumps({"data": [
@@ -21,11 +20,6 @@ TEST_SAMPLE = json.dumps({"data": [
     [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
 ]})
 HEADERS = {"Content-Type": "application/json"}
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,18 @@ def service_spec(stack: str, model_dir: Path = DEFAULT_MODEL_DIR) -> ServiceSpec
         entry_script=PROJECT_DIR / settings.code.source_dir / settings.code.entry_script,
         model_dir=model_dir,
     )
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def ensure_model(model_dir: Path) -> None:
