@@ -19,12 +19,11 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 
 from .images import parse_image
-from .packaging import (ASSET_REFERENCE, AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest,
-                        PackagingService, build_error, is_transient, split_image)
-from .settings import Workspace
+from .packaging import (AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest, PackagingService,
+                        build_error, is_transient, split_image)
+from .settings import ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES, Workspace
 
 PROVIDER_VERSION = "1"
-MOUNT_MODES = ("download", "copy")
 DEFAULT_TIMEOUT_MINUTES = 60
 RETRY_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 5.0
@@ -119,14 +118,14 @@ class ModelPackageProvider(ResourceProvider):
             fail("entry_script", f"entry script {news['entry_script']} is not in {source_dir}")
         asset, spec = news.get("environment_asset"), news.get("environment_spec")
         if asset:
-            if asset != UNKNOWN and not ASSET_REFERENCE.match(asset):
+            if asset != UNKNOWN and not ENVIRONMENT_ASSET.match(asset):
                 fail("environment_asset", f"{asset!r} is not an environment reference azureml:<name>:<version>")
         elif not spec:
             fail("environment_spec", "set an environment spec file (conda .yml or pip .txt) or an environment asset")
         elif spec != UNKNOWN and not Path(spec).is_file():
             fail("environment_spec", f"environment spec {spec} does not exist")
         version = str(news.get("model_version", ""))
-        if version != UNKNOWN and not re.fullmatch(r"\d+", version):
+        if version != UNKNOWN and not MODEL_VERSION.match(version):
             fail("model_version", f"model version {version!r} is not a version number such as 1")
         if news.get("model_mount_mode", "download") not in MOUNT_MODES + (UNKNOWN,):
             fail("model_mount_mode", f"model mount mode must be one of {', '.join(MOUNT_MODES)}")

@@ -17,7 +17,6 @@ from .settings import Workspace
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 TAGGED_IMAGE = re.compile(r"^(?P<login_server>[a-z0-9]{5,50}\.azurecr\.io)/(?P<repository>[a-z0-9][a-z0-9._/-]*):"
                           r"(?P<tag>[\w][\w.-]{0,127})$")
-ASSET_REFERENCE = re.compile(r"^azureml:(?P<name>[\w.-]+):(?P<version>\d+)$")
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,6 @@ class Settings:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
-    def builds_package(self) -> bool:
-        return self.image is None and self.promote_from is None
-
-    @property
     def uses_managed_identity(self) -> bool:
         return self.registry_access == "managedIdentity"
 
