@@ -1,4 +1,4 @@
-"""Reading wire-form (camelCase) properties in rules: nested paths, unknowns, secrets, app settings."""
+"""Reading wire-form (camelCase) properties in rules: nested paths, app settings, numbers as the engine sends them."""
 from __future__ import annotations
 
 import re
@@ -19,46 +19,36 @@ PINNED_IMAGE = re.compile(r"^DOCKER\|[a-z0-9.-]+(:\d+)?/[a-z0-9]+(?:[._/-][a-z0-
 REGISTRY_SCOPE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/"
                             r"registries/[^/]+$", re.IGNORECASE)
 
-# What the offline plan writes for a secret or a value not known until deployment.
-SECRET_MARKER = "[secret]"
-UNKNOWN_MARKER = "[unknown]"
 _MISSING = object()
 
 
-class UnknownValue(Exception):
-    """A value needed by a rule is not known yet (preview): the offline plan turns this into an advisory note."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
 def value(props: Mapping[str, Any], path: str, default: Any = None) -> Any:
-    """props['a']['b'] for path 'a.b'; default when any step is absent; UnknownValue when a step is unknown."""
+    """props['a']['b'] for path 'a.b'; default when any step is absent.
+
+    A value not known until deployment raises pulumi-policy's UnknownValueError on access (its proxy wraps
+    the props, offline as live); the analyzer turns that into an advisory "can't be known during preview".
+    """
     current: Any = props
     for step in path.split("."):
-        if current == UNKNOWN_MARKER:
-            raise UnknownValue(path)
         if not isinstance(current, Mapping):
             return default
         current = current.get(step, _MISSING)
         if current is _MISSING or current is None:
             return default
-    if current == UNKNOWN_MARKER:
-        raise UnknownValue(path)
     return current
 
 
 def app_settings(props: Mapping[str, Any]) -> dict[str, Any]:
     settings = value(props, "siteConfig.appSettings", [])
-    if settings == UNKNOWN_MARKER:
-        raise UnknownValue("siteConfig.appSettings")
     return {s.get("name"): s.get("value") for s in settings or [] if isinstance(s, Mapping)}
 
 
-def is_secret(raw: Any) -> bool:
-    """True for the offline plan's secret marker and for pulumi-policy's Secret wrapper."""
-    return raw == SECRET_MARKER or type(raw).__name__ == "Secret"
+def as_number(raw: Any) -> Optional[float]:
+    """A number however it arrived: 5001 from a program, 5001.0 through the engine, "5001" in an app setting."""
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def tier_rank(tier: Optional[str]) -> int:

@@ -24,7 +24,9 @@ def test_json_plan_of_each_stack(capsys, stack):
     assert set(doc) >= {"stack", "resources", "outputs", "violations"}
     assert doc["stack"] == stack
     for r in doc["resources"]:
-        assert set(r) == {"urn", "type", "name", "parent", "inputs", "dependencies"}
+        assert set(r) == {"urn", "type", "name", "parent", "inputs", "dependencies", "options"}
+        assert set(r["options"]) >= {"protect", "ignoreChanges", "dependsOn", "deleteBeforeReplace", "replaceOnChanges",
+                                     "additionalSecretOutputs", "retainOnDelete"}
     site = next(r for r in doc["resources"] if r["type"] == "azure-native:web:WebApp")
     assert site["inputs"]["siteConfig"]["minTlsVersion"] == "1.2"  # wire form: camelCase
     assert set(doc["outputs"]) == {"scoring_uri", "app_name", "resource_group_name", "image"}

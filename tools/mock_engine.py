@@ -56,6 +56,47 @@ def wire_value(value: Any) -> Any:
     return value
 
 
+def engine_value(value: Any) -> Any:
+    """A deserialized request value as the engine hands it on to analyzers and providers.
+
+    The engine resolves output values: unknown ones become the UNKNOWN string, secret ones a secret
+    object around the plain value; resource references travel as their id (or URN). Numbers stay doubles.
+    """
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return {_SIG: _SECRET_SIG, "value": engine_value(value.get("value"))}
+        if sig == _RESOURCE_SIG:
+            return value.get("id") or value.get("urn")
+        if sig == _OUTPUT_SIG:
+            if "value" not in value:
+                return _UNKNOWN_VALUE
+            inner = engine_value(value["value"])
+            return {_SIG: _SECRET_SIG, "value": inner} if value.get("secret") else inner
+        return {k: engine_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [engine_value(v) for v in value]
+    return value
+
+
+def _options(request) -> dict[str, Any]:
+    """The resource options the engine receives with a registration (or a read), named as in the protocol."""
+    def has(name: str) -> bool:
+        return name in request.DESCRIPTOR.fields_by_name
+
+    return {
+        "protect": bool(getattr(request, "protect", False)),
+        "ignoreChanges": list(getattr(request, "ignoreChanges", [])),
+        "deleteBeforeReplace": request.deleteBeforeReplace if has("deleteBeforeReplaceDefined") and
+        request.deleteBeforeReplaceDefined else None,
+        "replaceOnChanges": list(getattr(request, "replaceOnChanges", [])),
+        "additionalSecretOutputs": list(getattr(request, "additionalSecretOutputs", [])),
+        "retainOnDelete": request.retainOnDelete if has("retainOnDelete") and request.HasField("retainOnDelete")
+        else None,
+        "dependsOn": list(request.dependencies),
+    }
+
+
 def _suffix(name: str) -> str:
     # Stands in for the provider's random autoname suffix, but stable from run to run.
     return hashlib.sha1(name.encode()).hexdigest()[:7]
@@ -153,10 +194,12 @@ class Registration:
     custom: bool
     read: bool = False  # a read of an existing resource (StackReference), not a create
     state: dict[str, Any] = field(default_factory=dict)  # what the fake service answered: inputs plus outputs
+    options: dict[str, Any] = field(default_factory=dict)  # protect, ignoreChanges, ... as the engine gets them
+    engine_inputs: dict[str, Any] = field(default_factory=dict)  # inputs as the engine passes them on (secrets kept)
 
     def as_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent or None,
-                "inputs": self.inputs, "dependencies": self.dependencies}
+                "inputs": self.inputs, "dependencies": self.dependencies, "options": self.options}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -167,13 +210,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = wire_value(json_format.MessageToDict(request.object))
+            raw = json_format.MessageToDict(request.object)
+            inputs = wire_value(raw)
             if "__provider" in inputs:
                 inputs["__provider"] = "[the pickled dynamic provider]"
             self.registrations.append(Registration(
                 urn=response.urn, type=request.type, name=request.name, parent=request.parent,
                 inputs=inputs, dependencies=list(request.dependencies), custom=request.custom,
                 state=dict(self.resources[response.urn].state) if response.urn in self.resources else {},
+                options=_options(request), engine_inputs=engine_value(raw),
             ))
         return response
 
@@ -182,7 +227,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations.append(Registration(
             urn=response.urn, type=request.type, name=request.name, parent=request.parent,
             inputs=wire_value(json_format.MessageToDict(request.properties)), dependencies=list(request.dependencies),
-            custom=True, read=True,
+            custom=True, read=True, options=_options(request),
         ))
         return response
 

@@ -1,108 +1,81 @@
-"""The policy pack, evaluated offline against a planned stack: the same rule objects `pulumi preview` runs.
+"""The policy pack, evaluated offline against a planned stack, through the analyzer protocol the engine uses.
 
-Resource rules see each resource's wire-form inputs (secrets as "[secret]"); stack rules see the fake
-service's answer with those inputs laid over it, as the engine hands outputs to stack policies.
+The pack's own servicer (the object `PolicyPack` serves over gRPC) gets the same Configure, Analyze and
+AnalyzeStack requests the engine would send, built by policy_protocol: config reconciled over the schema
+defaults, numbers as doubles, secrets unwrapped. Offline and live judge alike. One check runs only here:
+whether secret app settings are still marked secret, which no rule can see under the engine.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
-from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions,
-                           ResourceValidationArgs, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer  # what PolicyPack serves; pinned pulumi-policy 1.21
 
-from policies.pack import POLICIES
-from policies.props import UnknownValue
+from policies.pack import PACK_NAME, POLICIES
+from policies.props import WEB_APP
 
-from .mock_engine import PROJECT_DIR, ProgramRun, Registration
+from .mock_engine import PROJECT_DIR, SECRET, ProgramRun, Registration
+from .policy_protocol import analyze_request, analyze_stack_request, configure_request, reconcile, violations
 
 POLICY_CONFIG_DIR = PROJECT_DIR / "policies" / "config"
-SKIPPED_TYPES = ("pulumi:providers:", "model-webapp:index:", "pulumi:pulumi:StackReference")
+SECRET_SETTING = re.compile(r"PASSWORD|SECRET", re.IGNORECASE)
+SECRETS_MARKED = "app-setting-secrets-marked"  # the offline-only check
 
 
 class PolicyConfigError(Exception):
     pass
 
 
-def load_policy_config(stack: str, path: Optional[Path] = None) -> dict[str, Any]:
+def pack_policy_infos() -> list[dict[str, Any]]:
+    """What GetAnalyzerInfo reports, read from the rule objects: name, default level, config schema."""
+    return [{"name": p.name, "level": p.enforcement_level.value,
+             "properties": dict(p.config_schema.properties) if p.config_schema else {},
+             "required": list(p.config_schema.required or []) if p.config_schema else []} for p in POLICIES]
+
+
+def load_policy_config(stack: str, path: Optional[Path] = None) -> dict[str, dict[str, Any]]:
+    """The stack's policy config file reconciled as the engine does it; every problem raised at once."""
     path = path or POLICY_CONFIG_DIR / f"{stack}.json"
-    if not path.exists():
-        return {}
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PolicyConfigError(f"{path}: not valid JSON: {exc}") from None
+    given = {}
+    if path.exists():
+        try:
+            given = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise PolicyConfigError(f"{path}: not valid JSON: {exc}") from None
+        if not isinstance(given, dict):
+            raise PolicyConfigError(f"{path}: expected an object of policy names to levels or settings")
     names = {p.name for p in POLICIES} | {"all"}
-    unknown = sorted(set(config) - names)
-    if unknown:
-        raise PolicyConfigError(f"{path}: unknown policy name(s) {', '.join(unknown)}; the pack has {', '.join(sorted(names))}")
+    problems = [f"unknown policy name {name!r}; the pack has {', '.join(sorted(names))}"
+                for name in sorted(set(given) - names)]
+    config, errors = reconcile(pack_policy_infos(), given)
+    problems += errors
+    if problems:
+        raise PolicyConfigError(f"{path}: " + "; ".join(problems))
     return config
 
 
-def _level(policy, config: dict[str, Any]) -> str:
-    level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
-    for key in ("all", policy.name):
-        entry = config.get(key)
-        if isinstance(entry, str):
-            level = entry
-        elif isinstance(entry, dict) and "enforcementLevel" in entry:
-            level = entry["enforcementLevel"]
-    return level
+def _unmarked_secret_settings(r: Registration) -> list[dict[str, Any]]:
+    """Registry passwords and the like must reach the engine as secrets; the plan's wire form still shows the mark."""
+    if r.type != WEB_APP:
+        return []
+    settings = (r.inputs.get("siteConfig") or {}).get("appSettings") or []
+    return [{"rule": SECRETS_MARKED, "level": "mandatory", "resource": r.urn,
+             "message": f"app setting {s.get('name')} must be a secret: wrap its value in pulumi.Output.secret()."}
+            for s in settings if SECRET_SETTING.search(str(s.get("name"))) and s.get("value") != SECRET]
 
 
-def _settings(policy, config: dict[str, Any]) -> dict[str, Any]:
-    schema = policy.config_schema.properties if policy.config_schema else {}
-    values = {k: v["default"] for k, v in schema.items() if "default" in v}
-    entry = config.get(policy.name)
-    if isinstance(entry, dict):
-        values.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
-    return values
+def evaluate(run: ProgramRun, config: Optional[dict[str, dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    config = config if config is not None else reconcile(pack_policy_infos(), {})[0]
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", POLICIES, EnforcementLevel.ADVISORY)
+    servicer.Configure(configure_request(config), None)
+    found: list[dict[str, Any]] = []
+    for r in run.registrations:
+        found += violations(servicer.Analyze(analyze_request(r), None), r.urn)
+        found += _unmarked_secret_settings(r)
+    found += violations(servicer.AnalyzeStack(analyze_stack_request(run.registrations), None))
+    return [v if v["resource"] != "stack" else {**v, "resource": f"stack {run.stack}"} for v in found]
 
-
-def _options(parent: str) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
-                                 parent=parent or None)
-
-
-def _stack_resources(registrations: list[Registration]) -> list[PolicyResource]:
-    by_urn = {r.urn: PolicyResource(r.type, {**r.state, **r.inputs}, r.urn, r.name, _options(r.parent), None, None,
-                                    [], {}) for r in registrations}
-    for r in registrations:
-        by_urn[r.urn].dependencies = [by_urn[d] for d in r.dependencies if d in by_urn]
-        by_urn[r.urn].parent = by_urn.get(r.parent)
-    return list(by_urn.values())
-
-
-def evaluate(run: ProgramRun, config: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
-    config = config or {}
-    checked = [r for r in run.registrations if not r.type.startswith(SKIPPED_TYPES)]
-    stack_resources = _stack_resources(checked)
-    violations: list[dict[str, Any]] = []
-    for policy in POLICIES:
-        level = _level(policy, config)
-        if level == "disabled":
-            continue
-        settings = _settings(policy, config)
-
-        def record(message: str, urn: Optional[str], level: str = level) -> None:
-            violations.append({"rule": policy.name, "level": level, "resource": urn or f"stack {run.stack}",
-                               "message": message})
-
-        def unknown(exc: UnknownValue, urn: Optional[str]) -> None:
-            record(f"not checked: {exc.path} is not known until deployment", urn, "advisory")
-
-        if isinstance(policy, StackValidationPolicy):
-            try:
-                policy.validate(StackValidationArgs(stack_resources, settings), record)
-            except UnknownValue as exc:
-                unknown(exc, None)
-            continue
-        for r in checked:
-            args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(r.parent), None, settings)
-            try:
-                policy.validate(args, lambda message, _urn=None, urn=r.urn: record(message, urn))
-            except UnknownValue as exc:
-                unknown(exc, r.urn)
-    return violations
