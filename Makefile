@@ -17,26 +17,26 @@ $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 setup: $(STAMP)
 
 demo: setup
-	$(PY) -m tools.plan --stack dev
-	$(PY) -m tools.demo --stack dev
+	$(PY) -m offline.plan --stack dev
+	$(PY) -m local.demo --stack dev
 
 serve: setup
-	$(PY) -m tools.serve --stack dev
+	$(PY) -m local.serve --stack dev
 
 test: setup
 	$(PY) -m pytest
 
 plan-prod: setup
-	$(PY) -m tools.plan --stack prod
+	$(PY) -m offline.plan --stack prod
 
 plans: setup
-	for stack in $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); do $(PY) -m tools.plan --stack $$stack || exit 1; done
+	for stack in $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); do $(PY) -m offline.plan --stack $$stack || exit 1; done
 
 bench-plan: setup
-	$(PY) -m tools.bench_plan --stack prod
+	$(PY) -m benchmarks.plan --stack prod
 
 bench-score: setup
-	$(PY) -m tools.bench_score
+	$(PY) -m benchmarks.score
 
 clean:
 	rm -rf $(VENV) .pytest_cache

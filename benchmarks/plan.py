@@ -1,6 +1,6 @@
 """How long the offline plan of a stack takes, end to end, as a new process each time (what `make demo` pays).
 
-    python -m tools.bench_plan [--stack prod] [--runs 10]
+    python -m benchmarks.plan [--stack prod] [--runs 10]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    command = [sys.executable, "-m", "tools.plan", "--stack", args.stack, "--format", "json"]
+    command = [sys.executable, "-m", "offline.plan", "--stack", args.stack, "--format", "json"]
     seconds = []
     for _ in range(args.runs):
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Load benchmark of the local scoring service (not a test): loopback only, bounded in time and requests.
 
-    python -m tools.bench_score [--workers 1 2] [--concurrency 1 4 16] [--seconds 5] [--max-requests 5000]
+    python -m benchmarks.score [--workers 1 2] [--concurrency 1 4 16] [--seconds 5] [--max-requests 5000]
 
 For each WORKER_COUNT it starts azmlinfsrv on 127.0.0.1 with the dev stack's entry script, then drives
 POST /score with the manual procedure's payload from N client processes, and prints requests/s, p50/p99
@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .demo import TEST_SAMPLE
-from .serve import LocalService, ensure_model, free_port, service_spec
+from local.demo import TEST_SAMPLE
+from local.serve import LocalService, ensure_model, free_port, service_spec
 
 BODY = TEST_SAMPLE.encode()
 HEADERS = {"Content-Type": "application/json"}

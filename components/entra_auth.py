@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pulumi_azure_native import web
 
-from .settings import EntraAuth
+from settings.stack_settings import EntraAuth
 
 
 def auth_settings_args(auth: EntraAuth) -> dict:

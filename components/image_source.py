@@ -6,9 +6,9 @@ from typing import Any
 
 import pulumi
 
-from .content_hash import content_hash
-from .model_package import ModelPackage
-from .settings import Settings
+from providers.content_hash import content_hash
+from providers.model_package import ModelPackage
+from settings.stack_settings import Settings
 
 
 def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:

@@ -9,11 +9,11 @@ import pulumi_azure_native as azure_native
 from pulumi_azure_native import monitor, resources, web
 
 from .entra_auth import auth_settings_args
-from .images import parse_image
+from settings.images import parse_image
 from .registry import find_workspace_registry
 from .registry_access import pull_with_admin_credentials, pull_with_identity
 from .scaling import cpu_profile
-from .settings import Settings
+from settings.stack_settings import Settings
 
 HEALTH_CHECK_PATH = "/"
 

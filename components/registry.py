@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import containerregistry, machinelearningservices
 
-from .settings import Workspace
+from settings.stack_settings import Workspace
 
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REGISTRY_ID = re.compile(

@@ -8,7 +8,7 @@ import pulumi
 from pulumi_azure_native import authorization, containerregistry, managedidentity, resources, web
 
 from .registry import WorkspaceRegistry
-from .settings import Settings
+from settings.stack_settings import Settings
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import monitor
 
-from .settings import Autoscale
+from settings.stack_settings import Autoscale
 
 
 def _cpu_rule(plan_id: pulumi.Input[str], operator: str, threshold: int, direction: str,

@@ -1,6 +1,6 @@
 """The rehearsal of `make demo`: the local service of a stack, sent the manual procedure's own request.
 
-    python -m tools.demo --stack dev
+    python -m local.demo --stack dev
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ HEADERS = {"Content-Type": "application/json"}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--port", type=int, help="override the stack's WEBSITES_PORT")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The local rehearsal: the real inference server, with the entry script, port and worker count of a stack.
 
-    python -m tools.serve --stack dev        (or: make serve)
+    python -m local.serve --stack dev        (or: make serve)
 
 The port and WORKER_COUNT are read from the web app the stack plans (WEBSITES_PORT, WORKER_COUNT),
 so the rehearsal runs the way the container will. Ctrl-C stops it.
@@ -23,11 +23,12 @@ from typing import Optional
 
 import pulumi
 
-from components.config_schema import NAMESPACE
-from components.settings import Settings
+from settings.config_schema import NAMESPACE
+from settings.stack_settings import Settings
 
-from .mock_engine import PROJECT_DIR, run_program
-from .stack_config import load_stack_config
+from offline.mock_engine import run_program
+from offline.project import PROJECT_DIR
+from offline.stack_config import load_stack_config
 
 DEFAULT_MODEL_DIR = PROJECT_DIR / "model" / "artifacts"
 START_TIMEOUT_SECONDS = 60.0
@@ -96,7 +97,7 @@ class LocalService:
 
     def start(self) -> "LocalService":
         env = {**os.environ, "WORKER_COUNT": str(self.spec.worker_count), "AZUREML_MODEL_DIR": str(self.spec.model_dir)}
-        command = [sys.executable, "-m", "tools.loopback_server",
+        command = [sys.executable, "-m", "local.loopback_server",
                    "--entry_script", str(self.spec.entry_script), "--model_dir", str(self.spec.model_dir),
                    "--port", str(self.spec.port), "--worker_count", str(self.spec.worker_count)]
         log = open(self.log_path, "wb")
@@ -147,7 +148,7 @@ def _interrupt(signum, _frame) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m local.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--port", type=int, help="override the stack's WEBSITES_PORT")
     parser.add_argument("--workers", type=int, help="override the stack's WORKER_COUNT")

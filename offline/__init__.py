@@ -1,1 +1,1 @@
-"""Offline tools: the plan, the local scoring service, benchmarks."""
+"""The offline plan: the stack program under Pulumi's mock engine, with fake Azure answers and the policy pack."""

@@ -1,7 +1,7 @@
 """The offline plan: the real stack program under Pulumi's mock engine, no network, no credentials.
 
-    python -m tools.plan --stack dev [--format table|json]
-    python -m tools.plan --config-file path/to/Pulumi.x.yaml
+    python -m offline.plan --stack dev [--format table|json]
+    python -m offline.plan --config-file path/to/Pulumi.x.yaml
 
 Exit 0: clean plan; 1: a mandatory policy is violated; 2: the stack's settings or files are wrong.
 """
@@ -15,12 +15,14 @@ from typing import Any, Optional
 
 import pulumi
 
-from .mock_engine import PACKAGE_TYPE, FakeAzure, ProgramRun, Registration, run_program
+from .fake_azure import FakeAzure
+from .mock_engine import ProgramRun, Registration, run_program
+from .project import PACKAGE_TYPE
 from .policy_check import PolicyConfigError, evaluate, load_policy_config
 from .stack_config import StackFileError, load_stack_config
 
 EXIT_CLEAN, EXIT_VIOLATION, EXIT_SETTINGS = 0, 1, 2
-FAKE_NOTE = "offline plan: invoke answers and computed outputs are FAKE, made up by tools/mock_engine.py"
+FAKE_NOTE = "offline plan: invoke answers and computed outputs are FAKE, made up by offline/fake_azure.py"
 
 
 def plan_document(run: ProgramRun, violations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="stack name: reads Pulumi.yaml defaults plus Pulumi.STACK.yaml")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
     parser.add_argument("--policy-config", type=Path,

@@ -18,7 +18,8 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer  # what PolicyPack serv
 from policies.pack import PACK_NAME, POLICIES
 from policies.props import WEB_APP
 
-from .mock_engine import PROJECT_DIR, SECRET, ProgramRun, Registration
+from .mock_engine import SECRET, ProgramRun, Registration
+from .project import PROJECT_DIR
 from .policy_protocol import analyze_request, analyze_stack_request, configure_request, reconcile, violations
 
 POLICY_CONFIG_DIR = PROJECT_DIR / "policies" / "config"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .mock_engine import PROJECT, PROJECT_DIR
+from .project import PROJECT, PROJECT_DIR
 
 SECRET_PLACEHOLDER = "[secret:{key}]"
 

@@ -18,10 +18,10 @@ from pulumi.runtime.rpc import UNKNOWN  # what preview passes for a value not kn
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, \
     UpdateResult
 
-from .images import parse_image
+from settings.images import parse_image
 from .packaging import (AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest, PackagingService,
                         build_error, is_transient, split_image)
-from .settings import ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES, Workspace
+from settings.stack_settings import ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES, Workspace
 
 PROVIDER_VERSION = "1"
 DEFAULT_TIMEOUT_MINUTES = 60

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol
 
-from .images import IMAGE_PATTERN, IMAGE_SHAPE
-from .settings import Workspace
+from settings.images import IMAGE_PATTERN, IMAGE_SHAPE
+from settings.stack_settings import Workspace
 
 # Base image for an environment built from a conda or pip spec (Azure ML's own CPU inference base).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"

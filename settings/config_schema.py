@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Union
 
 NAMESPACE = "model-webapp"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 Scalar = Union[str, int, bool]
 

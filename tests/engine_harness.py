@@ -2,7 +2,7 @@
 
 Each plugin is booted as the CLI boots it (command, working directory, PULUMI_* environment), prints its
 port, and is then driven over gRPC with the stubs that ship in the pulumi SDK. Requests are built by
-tools.policy_protocol, the same code the offline plan uses, so both see what the engine would send.
+offline.policy_protocol, the same code the offline plan uses, so both see what the engine would send.
 The child process is stopped by its pid.
 """
 from __future__ import annotations
@@ -19,8 +19,9 @@ import grpc
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc
 
-from tools.mock_engine import PROJECT, PROJECT_DIR, Registration
-from tools.policy_protocol import (analyze_request, analyze_stack_request, configure_request, policy_infos, reconcile,
+from offline.mock_engine import Registration
+from offline.project import PROJECT, PROJECT_DIR
+from offline.policy_protocol import (analyze_request, analyze_stack_request, configure_request, policy_infos, reconcile,
                                    struct, violations)
 
 # No engine listens here: neither plugin dials the engine unless a program logs through it.

@@ -9,8 +9,8 @@ from typing import Optional
 
 from azure.core.exceptions import HttpResponseError
 
-from components.packaging import BuiltEnvironment, PackageRequest
-from components.settings import Workspace
+from providers.packaging import BuiltEnvironment, PackageRequest
+from settings.stack_settings import Workspace
 
 LOGIN_SERVER = "mlwmodelsregistry.azurecr.io"
 

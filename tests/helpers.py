@@ -7,8 +7,8 @@ from typing import Any
 from policies.props import AUTH, AUTOSCALE, IDENTITY, PLAN, ROLE_ASSIGNMENT, WEB_APP  # noqa: F401 (re-exported)
 from policies.props import FTP_ALLOWED as FTP  # noqa: F401
 from policies.props import SCM_ALLOWED as SCM  # noqa: F401
-from tools.mock_engine import ProgramRun, Registration
-from tools.stack_config import load_stack_config
+from offline.mock_engine import ProgramRun, Registration
+from offline.stack_config import load_stack_config
 
 GROUP = "azure-native:resources:ResourceGroup"
 COMPONENT = "model-webapp:index:ModelWebApp"

@@ -9,8 +9,10 @@ from pulumi.runtime.proto import provider_pb2
 
 from tests.engine_harness import DynamicProviderPlugin, PolicyPackPlugin
 from tests.helpers import WEB_APP, stack_values
-from tools.mock_engine import FAKE_ADMIN_PASSWORD, PACKAGE_TYPE, PROJECT_DIR, ProgramRun, run_program
-from tools.stack_config import load_stack_config
+from offline.fake_azure import FAKE_ADMIN_PASSWORD
+from offline.mock_engine import ProgramRun, run_program
+from offline.project import PACKAGE_TYPE, PROJECT_DIR
+from offline.stack_config import load_stack_config
 
 POLICY_CONFIG = {stack: json.loads((PROJECT_DIR / "policies" / "config" / f"{stack}.json").read_text())
                  for stack in ("dev", "prod")}

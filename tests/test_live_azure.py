@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from components.content_hash import content_hash
-from components.model_package import PROVIDER_VERSION, ModelPackageProvider
-from tools.mock_engine import PROJECT_DIR
+from providers.content_hash import content_hash
+from providers.model_package import PROVIDER_VERSION, ModelPackageProvider
+from offline.project import PROJECT_DIR
 
 REQUIRED = ("AZURE_SUBSCRIPTION_ID", "AML_RESOURCE_GROUP", "AML_WORKSPACE")
 pytestmark = [

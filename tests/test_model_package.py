@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from components import model_package
-from components.content_hash import content_hash
-from components.model_package import UNKNOWN, ModelPackageProvider, environment_name, package_key
-from components.packaging import PackageBuildError, PackageRequest, package_request_object
+from providers import model_package
+from providers.content_hash import content_hash
+from providers.model_package import UNKNOWN, ModelPackageProvider, environment_name, package_key
+from providers.packaging import PackageBuildError, PackageRequest, package_request_object
 from tests.fake_packaging import LOGIN_SERVER, FakePackaging
 from tests.helpers import stack_values
-from tools.mock_engine import PACKAGE_TYPE, PROJECT_DIR, run_program
+from offline.mock_engine import run_program
+from offline.project import PACKAGE_TYPE, PROJECT_DIR
 
 PINNED = re.compile(r"^[a-z0-9]+\.azurecr\.io/[a-z0-9_./-]+@sha256:[0-9a-f]{64}$")
 
@@ -274,4 +275,4 @@ def test_provider_pickles_without_clients_or_credentials():
     done = subprocess.run([sys.executable, "-c", script], input=base64.b64encode(blob).decode(), cwd=PROJECT_DIR,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["components.model_package", "ModelPackageProvider"]
+    assert done.stdout.split() == ["providers.model_package", "ModelPackageProvider"]

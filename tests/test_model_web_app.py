@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config_schema import NAMESPACE
+from settings.config_schema import NAMESPACE
 from components.model_web_app import ModelWebApp, ModelWebAppArgs
-from components.settings import Settings
+from settings.stack_settings import Settings
 from tests.helpers import WEB_APP, stack_values
-from tools.mock_engine import start_mocks
+from offline.mock_engine import start_mocks
 
 IMAGE = "mlwmodelsregistry.azurecr.io/package@sha256:" + "1" * 64
 

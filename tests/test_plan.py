@@ -6,8 +6,9 @@ import json
 import pytest
 import yaml
 
-from tools import plan
-from tools.mock_engine import FAKE_ADMIN_PASSWORD, SECRET
+from offline import plan
+from offline.fake_azure import FAKE_ADMIN_PASSWORD
+from offline.mock_engine import SECRET
 
 
 def run_plan(capsys, *argv: str) -> tuple[int, str, str]:

@@ -10,10 +10,10 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
 
 from policies.pack import POLICIES
 from policies.props import AUTH, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
-from tools.mock_engine import run_program
+from offline.mock_engine import run_program
 from pulumi.runtime.rpc import UNKNOWN
 
-from tools.policy_check import SECRETS_MARKED, evaluate
+from offline.policy_check import SECRETS_MARKED, evaluate
 from tests.helpers import stack_values
 
 RULES = {p.name: p for p in POLICIES}

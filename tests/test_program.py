@@ -5,7 +5,9 @@ import pytest
 
 from tests.helpers import (AUTH, AUTOSCALE, COMPONENT, FTP, GROUP, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM, WEB_APP,
                            app_settings, everything, stack_values)
-from tools.mock_engine import FAKE_ADMIN_PASSWORD, PACKAGE_TYPE, SECRET, FakeAzure, run_program
+from offline.fake_azure import FAKE_ADMIN_PASSWORD, FakeAzure
+from offline.mock_engine import SECRET, run_program
+from offline.project import PACKAGE_TYPE
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from components.config_schema import SCALAR_KEYS
-from tools.config_docs import config_table
+from settings.config_schema import SCALAR_KEYS
+from settings.docs import config_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ def test_pulumi_yaml_declares_every_scalar_key():
 
 
 def test_readme_config_table_is_the_generated_one():
-    # Regenerate with: python -m tools.config_docs
+    # Regenerate with: python -m settings.docs
     assert config_table() in (ROOT / "README.md").read_text()
 
 

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from tests.helpers import WEB_APP, app_settings, stack_values
-from tools.mock_engine import PROJECT_DIR, run_program
-from tools.serve import LocalService, free_port, service_spec
+from offline.mock_engine import run_program
+from offline.project import PROJECT_DIR
+from local.serve import LocalService, free_port, service_spec
 
 sys.path.insert(0, str(PROJECT_DIR / "model"))
 from train import MODEL_FILE, train  # noqa: E402  (model/train.py)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.config_schema import NAMESPACE
-from components.settings import Settings
+from settings.config_schema import NAMESPACE
+from settings.stack_settings import Settings
 from tests.helpers import stack_values
-from tools.mock_engine import start_mocks
+from offline.mock_engine import start_mocks
 
 
 def settings_of(stack: str = "dev", **overrides) -> Settings:

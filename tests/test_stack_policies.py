@@ -6,8 +6,9 @@ import json
 import pytest
 import yaml
 
-from tools import plan
-from tools.mock_engine import FAKE_ADMIN_PASSWORD, PROJECT_DIR
+from offline import plan
+from offline.fake_azure import FAKE_ADMIN_PASSWORD
+from offline.project import PROJECT_DIR
 
 PROD_POLICY_CONFIG = str(PROJECT_DIR / "policies" / "config" / "prod.json")
 

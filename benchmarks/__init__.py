@@ -1,0 +1,1 @@
+"""Benchmarks: python -m benchmarks.plan, python -m benchmarks.score (figures in docs/benchmarks.md)."""

@@ -1,0 +1,105 @@
+"""Fake Azure answers for the offline plan: the invokes the program makes and the outputs services compute.
+
+Everything here is made up and labelled FAKE wherever the plan shows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+
+from .project import PACKAGE_TYPE
+
+FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
+FAKE_ADMIN_PASSWORD = "fake-registry-admin-password-Iv0lRZQ9762LUJrF"
+
+
+def _suffix(name: str) -> str:
+    # Stands in for the provider's random autoname suffix, but stable from run to run.
+    return hashlib.sha1(name.encode()).hexdigest()[:7]
+
+
+def _fake_guid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("model-webapp-fake",) + parts)))
+
+
+@dataclass
+class FakeAzure(pulumi.runtime.Mocks):
+    """Realistic answers for the invokes and computed outputs the program reads. All fake."""
+
+    container_registry: Optional[str] = None  # None: derive from the workspace; "": a workspace with no registry
+    admin_user_enabled: bool = True
+    admin_password: str = FAKE_ADMIN_PASSWORD
+    stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # other stacks, for StackReference
+    invokes: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def registry_name(workspace_name: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", workspace_name.lower()) + "registry"
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        token, a = args.token, args.args
+        if token == "azure-native:machinelearningservices:getWorkspace":
+            registry = self.container_registry
+            if registry is None:
+                registry = (f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/{a['resourceGroupName']}/providers/"
+                            f"Microsoft.ContainerRegistry/registries/{self.registry_name(a['workspaceName'])}")
+            answer = {"name": a["workspaceName"], "containerRegistry": registry}
+        elif token == "azure-native:containerregistry:getRegistry":
+            answer = {"name": a["registryName"], "loginServer": f"{a['registryName']}.azurecr.io",
+                      "adminUserEnabled": self.admin_user_enabled}
+        elif token == "azure-native:containerregistry:listRegistryCredentials":
+            answer = {"username": a["registryName"],
+                      "passwords": [{"name": "password", "value": self.admin_password},
+                                    {"name": "password2", "value": self.admin_password[::-1]}]}
+        else:
+            raise NotImplementedError(f"the offline plan has no fake answer for invoke {token}")
+        shown = {k: ("[secret]" if k == "passwords" else v) for k, v in answer.items()}
+        self.invokes.append({"token": token, "args": dict(a), "answer": shown, "fake": True})
+        return answer
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        state = dict(args.inputs)
+        typ, name = args.typ, args.name
+        if typ == PACKAGE_TYPE:
+            return self._package(args.inputs)
+        if typ == "pulumi:pulumi:StackReference":
+            ref = args.inputs.get("name", name)
+            if ref not in self.stack_outputs:
+                raise pulumi.RunError(f"the offline plan has no outputs for stack {ref}")
+            return f"{ref}", {"name": ref, "outputs": self.stack_outputs[ref], "secretOutputNames": []}
+        physical = state.get("name") or f"{name}{_suffix(name)}"
+        if typ.startswith("azure-native:") and "name" not in state and typ != "azure-native:authorization:RoleAssignment":
+            state["name"] = physical
+        identity = state.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+            # Inputs list the identity ids; the service answers with a map of id to identity.
+            state["identity"] = {**identity, "userAssignedIdentities": {
+                i: {"principalId": _fake_guid(i, "principal"), "clientId": _fake_guid(i, "client")}
+                for i in identity["userAssignedIdentities"]}}
+        if typ == "azure-native:web:WebApp":
+            state["defaultHostName"] = f"{physical}.azurewebsites.net"
+        if typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["principalId"] = _fake_guid(name, "principal")
+            state["clientId"] = _fake_guid(name, "client")
+        resource_id = f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/fake/providers/{typ}/{physical}"
+        return resource_id, state
+
+
+    def _package(self, inputs: dict[str, Any]):
+        from providers.model_package import environment_name, package_key
+
+        name = environment_name(inputs["model_name"], package_key(inputs))
+        # A placeholder digest, derived from the content hash so that an edit shows as a new image.
+        digest = hashlib.sha256(f"placeholder:{inputs['content_hash']}".encode()).hexdigest()
+        login_server = f"{self.registry_name(inputs['workspace_name'])}.azurecr.io"
+        env_id = (f"/subscriptions/{inputs['subscription_id']}/resourceGroups/{inputs['resource_group']}/providers/"
+                  f"Microsoft.MachineLearningServices/workspaces/{inputs['workspace_name']}/environments/{name}/versions/1")
+        outs = {**inputs, "environment_name": name, "environment_version": "1", "environment_id": env_id,
+                "login_server": login_server, "image": f"{login_server}/package@sha256:{digest}"}
+        return env_id, outs

@@ -1,0 +1,1 @@
+"""The project's dynamic providers and the Azure SDK adapters they call at deploy time."""
