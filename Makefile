@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test serve plans plan-prod bench-plan bench-score clean
+.PHONY: setup demo test serve plans plan-prod docs bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -31,6 +31,9 @@ plan-prod: setup
 
 plans: setup
 	for stack in $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); do $(PY) -m offline.plan --stack $$stack || exit 1; done
+
+docs: setup
+	$(PY) -m settings.docs --write
 
 bench-plan: setup
 	$(PY) -m benchmarks.plan --stack prod

@@ -3,10 +3,9 @@ from pathlib import Path
 
 import pulumi
 
-from settings.config_schema import NAMESPACE
 from components.image_source import stack_image
 from components.model_web_app import ModelWebApp, ModelWebAppArgs
-from settings.stack_settings import Settings
+from settings.stack_settings import NAMESPACE, Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent
 

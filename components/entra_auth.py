@@ -21,7 +21,7 @@ def auth_settings_args(auth: EntraAuth) -> dict:
                     client_id=auth.client_id,
                     open_id_issuer=f"https://login.microsoftonline.com/{auth.tenant_id}/v2.0",
                 ),
-                validation=web.AzureActiveDirectoryValidationArgs(allowed_audiences=list(auth.allowed_audiences)),
+                validation=web.AzureActiveDirectoryValidationArgs(allowed_audiences=list(auth.audiences)),
             )
         ),
     )

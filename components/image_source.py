@@ -13,7 +13,7 @@ from settings.stack_settings import Settings
 
 def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
     code = settings.code
-    spec = code.environment_spec
+    spec = code.environment_file
     return {
         "subscription_id": settings.workspace.subscription_id,
         "resource_group": settings.workspace.resource_group,

@@ -26,9 +26,9 @@ class ModelWebAppArgs:
 
 def _same_registry(image: str, login_server: str) -> str:
     ref = parse_image(image)
-    if ref.login_server != login_server:
+    if ref["login_server"] != login_server:
         raise pulumi.RunError(
-            f"image {image} is in registry {ref.login_server}, but the workspace's registry is {login_server}: "
+            f"image {image} is in registry {ref['login_server']}, but the workspace's registry is {login_server}: "
             "the web app is only granted pull access to the workspace's registry"
         )
     return image

@@ -30,7 +30,7 @@ def cpu_profile(autoscale: Autoscale, plan_id: pulumi.Input[str]) -> monitor.Aut
         capacity=monitor.ScaleCapacityArgs(
             minimum=str(autoscale.min_instances),
             maximum=str(autoscale.max_instances),
-            default=str(autoscale.default_instances),
+            default=str(autoscale.start),
         ),
         rules=[
             _cpu_rule(plan_id, "GreaterThan", autoscale.scale_out_cpu_percent, "Increase", "PT5M"),

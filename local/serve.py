@@ -23,8 +23,7 @@ from typing import Optional
 
 import pulumi
 
-from settings.config_schema import NAMESPACE
-from settings.stack_settings import Settings
+from settings.stack_settings import NAMESPACE, Settings
 
 from offline.mock_engine import run_program
 from offline.project import PROJECT_DIR

@@ -1,5 +1,5 @@
 """What the offline plan knows of the project: where it is, its name, the package resource's type."""
-from settings.config_schema import NAMESPACE, PROJECT_DIR
+from settings.stack_settings import NAMESPACE, PROJECT_DIR
 
 PROJECT = NAMESPACE
 PACKAGE_TYPE = f"pulumi-python:dynamic/{PROJECT}:ModelPackage"

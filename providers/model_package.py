@@ -49,7 +49,8 @@ def package_key(props: dict[str, Any]) -> str:
 
 
 def _workspace(props: dict[str, Any]) -> Workspace:
-    return Workspace(props["subscription_id"], props["resource_group"], props["workspace_name"])
+    return Workspace(subscription_id=props["subscription_id"], resource_group=props["resource_group"],
+                     name=props["workspace_name"])
 
 
 def with_retries(call: Callable[[], Any], what: str, attempts: int = RETRY_ATTEMPTS) -> Any:
@@ -118,14 +119,14 @@ class ModelPackageProvider(ResourceProvider):
             fail("entry_script", f"entry script {news['entry_script']} is not in {source_dir}")
         asset, spec = news.get("environment_asset"), news.get("environment_spec")
         if asset:
-            if asset != UNKNOWN and not ENVIRONMENT_ASSET.match(asset):
+            if asset != UNKNOWN and not re.match(ENVIRONMENT_ASSET, asset):
                 fail("environment_asset", f"{asset!r} is not an environment reference azureml:<name>:<version>")
         elif not spec:
             fail("environment_spec", "set an environment spec file (conda .yml or pip .txt) or an environment asset")
         elif spec != UNKNOWN and not Path(spec).is_file():
             fail("environment_spec", f"environment spec {spec} does not exist")
         version = str(news.get("model_version", ""))
-        if version != UNKNOWN and not MODEL_VERSION.match(version):
+        if version != UNKNOWN and not re.match(MODEL_VERSION, version):
             fail("model_version", f"model version {version!r} is not a version number such as 1")
         if news.get("model_mount_mode", "download") not in MOUNT_MODES + (UNKNOWN,):
             fail("model_mount_mode", f"model mount mode must be one of {', '.join(MOUNT_MODES)}")
@@ -197,7 +198,7 @@ class ModelPackageProvider(ResourceProvider):
         login_server, repository, digest, tag = split_image(built.image)
         if digest is None:
             digest = service.image_digest(login_server, repository, tag)
-        return str(parse_image(f"{login_server}/{repository}@{digest}"))
+        return parse_image(f"{login_server}/{repository}@{digest}").group(0)
 
     @staticmethod
     def _outputs(built: BuiltEnvironment, image: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 IMAGE_SHAPE = "<registry>.azurecr.io/<repository>@sha256:<64 hex digits>"
 IMAGE_PATTERN = re.compile(
@@ -12,18 +11,9 @@ IMAGE_PATTERN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    login_server: str
-    repository: str
-    digest: str
-
-    def __str__(self) -> str:
-        return f"{self.login_server}/{self.repository}@{self.digest}"
-
-
-def parse_image(reference: str) -> ImageRef:
+def parse_image(reference: str) -> re.Match:
+    """The reference's parts (login_server, repository, digest); ValueError unless it is pinned by digest."""
     match = IMAGE_PATTERN.match(reference or "")
     if match is None:
         raise ValueError(f"image reference {reference!r} is not pinned by digest: expected {IMAGE_SHAPE}")
-    return ImageRef(**match.groupdict())
+    return match

@@ -1,93 +1,221 @@
-"""Stack settings: one immutable, typed object, validated in full before any resource is declared."""
+"""Stack settings: one frozen pydantic model of the `model-webapp:` config namespace, validated in full at once.
+Fields carry constraints and descriptions, cross-key rules are model validators; settings.docs generates from it."""
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional
 
 import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr,
+                      StringConstraints, ValidationError, ValidationInfo, WithJsonSchema, field_validator,
+                      model_validator)
+from pydantic.alias_generators import to_camel, to_snake
+from pydantic_core import PydanticCustomError
 
-from .config_schema import DEFAULTS, NAMESPACE
 from .images import IMAGE_PATTERN, IMAGE_SHAPE
 from .skus import AUTOSCALE_TIERS, SKUS, Sku
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
-LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9 ]+$")
-RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")
-WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][\w-]{2,32}$")
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}$")
-MODEL_VERSION = re.compile(r"^[0-9]+$")
-REGISTRY_ACCESS_MODES = ("managedIdentity", "adminCredentials")
-MOUNT_MODES = ("download", "copy")
-ENVIRONMENT_ASSET = re.compile(r"^azureml:[\w.-]+:\d+$")
-STACK_NAME = re.compile(r"^([\w.-]+/){0,2}[\w.-]+$")
-ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAMESPACE = "model-webapp"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ALLOWED: dict[str, str] = {}  # pattern -> what a value must be, in our words (pydantic's never reach the user)
+ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES = r"^azureml:[\w.-]+:\d+$", r"^[0-9]+$", ("download", "copy")
 
 
-@dataclass(frozen=True)
-class Workspace:
-    subscription_id: str
-    resource_group: str
-    name: str
+def text(pattern: str, allowed: str, **constraints: Any) -> Any:
+    ALLOWED[pattern] = allowed
+    return Annotated[str, StringConstraints(pattern=pattern, **constraints)]
 
 
-@dataclass(frozen=True)
-class Model:
-    name: str
-    version: str
+def check(problems: list[tuple[str, Any, str]]) -> None:
+    """Raises every cross-key problem found: (key below the model, its value or None when unset, what is allowed)."""
+    if problems:
+        raise PydanticCustomError("problems", "cross-key rules", {"problems": problems})
 
 
-@dataclass(frozen=True)
-class InferenceCode:
-    source_dir: Path
-    entry_script: str
-    environment_spec: Optional[Path]  # a conda/pip file, or None when environment_asset is set
-    environment_asset: Optional[str] = None  # azureml:<name>:<version>
+Guid = text(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", "must be a GUID")
+Flag = Annotated[bool, Field(strict=True)]  # true or false, not "yes"
+Percent, Count = Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=30)]
+Frozen = AfterValidator(MappingProxyType)
 
 
-@dataclass(frozen=True)
-class Autoscale:
-    enabled: bool = False
-    min_instances: int = 1
-    max_instances: int = 1
-    default_instances: int = 1
-    scale_out_cpu_percent: int = 70
-    scale_in_cpu_percent: int = 30
+def _sku(name: Any) -> Sku:
+    if not isinstance(name, Sku) and name not in SKUS:
+        raise PydanticCustomError("allowed", f"must be one of {', '.join(SKUS)}")
+    return name if isinstance(name, Sku) else SKUS[name]
 
 
-@dataclass(frozen=True)
-class EntraAuth:
-    enabled: bool = False
-    tenant_id: str = ""
-    client_id: str = ""
-    allowed_audiences: tuple[str, ...] = ()
+SkuName = Annotated[Sku, BeforeValidator(_sku), PlainSerializer(lambda s: s.name),
+                    WithJsonSchema({"type": "string", "enum": list(SKUS)})]
 
 
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    location: str
-    name_prefix: str
-    sku: Sku
-    workspace: Workspace
-    model: Model
-    code: InferenceCode
-    registry_access: str
-    autoscale: Autoscale
-    auth: EntraAuth
-    server_port: int
-    worker_count: int
-    container_start_time_limit: int
-    image: Optional[str]
-    promote_from: Optional[str] = None
-    model_mount_mode: str = "download"
-    package_timeout_minutes: int = 60
-    server_environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              coerce_numbers_to_str=True, regex_engine="python-re")
+
+
+class Workspace(Part):
+    subscription_id: Guid = Field(description="Subscription of the Azure ML workspace.")
+    resource_group: text(r"^[-\w.()]{1,90}$", "must be a resource group name (1-90 letters, digits, -_.())") = \
+        Field(description="Resource group of the workspace.")
+    name: text(r"^[A-Za-z0-9][\w-]{2,32}$", "must be a workspace name (3-33 letters, digits, hyphens, underscores)") = \
+        Field(description="Name of the workspace.")
+
+
+class Model(Part):
+    name: text(r"^[A-Za-z0-9][\w.-]{0,254}$", "must be a registered model name (letters, digits, -_.)") = \
+        Field(description="Name of the registered model.")
+    version: text(MODEL_VERSION, "must be the model's version number, such as 1 (not a label like latest)") = \
+        Field(description="Version of the registered model, a number.")
+
+
+class InferenceCode(Part):
+    source_dir: Path = Field(Path("model/src"), description="Folder of the entry script and its modules.")
+    entry_script: str = Field("score.py", description="The script with init() and run(), inside sourceDir.")
+    environment_spec: str = Field("model/environment.yml", description="A conda .yml or pip .txt file, or an "
+                                  "environment asset azureml:<name>:<version>.")
+
+    @field_validator("environment_spec")
+    @classmethod
+    def _asset_shape(cls, spec: str) -> str:
+        if spec.startswith("azureml:") and not re.match(ENVIRONMENT_ASSET, spec):
+            raise PydanticCustomError("allowed", "an environment asset must read azureml:<name>:<version>")
+        return spec
+
+    @property
+    def environment_asset(self) -> Optional[str]:
+        return self.environment_spec if self.environment_spec.startswith("azureml:") else None
+
+    @property
+    def environment_file(self) -> Optional[Path]:
+        return None if self.environment_asset else Path(self.environment_spec)
+
+
+class Autoscale(Part):
+    enabled: Flag = Field(False, description="Scale the plan out and in on CPU (Standard tier or above).")
+    min_instances: Count = Field(1, description="Fewest instances.")
+    max_instances: Count = Field(3, description="Most instances (the SKU's limit applies).")
+    default_instances: int = Field(0, ge=0, le=30, description="Instances when metrics are missing; 0 means min.")
+    scale_out_cpu_percent: Percent = Field(70, description="Average CPU % above which one instance is added.")
+    scale_in_cpu_percent: Percent = Field(30, description="Average CPU % below which one instance is removed.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscale":
+        low, high, cpu_in, cpu_out = self.min_instances, self.max_instances, self.scale_in_cpu_percent, \
+            self.scale_out_cpu_percent
+        check([p for p, wrong in (
+            (("minInstances", low, f"must not exceed autoscale.maxInstances ({high})"), low > high),
+            (("defaultInstances", self.start, f"must be from minInstances ({low}) to maxInstances ({high})"),
+             low <= high and not low <= self.start <= high),
+            (("scaleInCpuPercent", cpu_in, f"must be below autoscale.scaleOutCpuPercent ({cpu_out}), or the plan "
+              "flaps"), cpu_in >= cpu_out)) if wrong and self.enabled])
+        return self
+
+    @property
+    def start(self) -> int:
+        return self.default_instances or self.min_instances
+
+
+class EntraAuth(Part):
+    enabled: Flag = Field(False, description="Require Entra ID tokens; anonymous callers get 401.")
+    tenant_id: Optional[Guid] = Field(None, description="Tenant of the API's app registration.")
+    client_id: Optional[Guid] = Field(None, description="Client id of the API's app registration.")
+    allowed_audiences: Optional[list[Annotated[str, StringConstraints(min_length=1)]]] = Field(
+        None, min_length=1, description="Token audiences accepted; default api://<clientId>.")
+
+    @model_validator(mode="after")
+    def _ids_when_enabled(self) -> "EntraAuth":
+        check([(key, None, "must be a GUID (required when auth.enabled is true)")
+               for key in ("tenantId", "clientId") if self.enabled and not getattr(self, to_snake(key))])
+        return self
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(self.allowed_audiences or [f"api://{self.client_id}"])
+
+
+def _pinned(image: Optional[str]) -> Optional[str]:
+    if image and not IMAGE_PATTERN.match(image):
+        raise PydanticCustomError("allowed", f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
+                                  "refused; leave it empty to build the package)")
+    return image or None
+
+
+class Settings(Part):
+    location: text(r"^[A-Za-z][A-Za-z0-9 ]+$", "must be an Azure region name such as westeurope") = Field(
+        "westeurope", description="Azure region for the resource group, plan and web app.")
+    name_prefix: text(r"^[a-z][a-z0-9-]{1,19}$", "must be 2-20 characters: a lowercase letter, then lowercase "
+                      "letters, digits or hyphens") = Field(
+        "mw", description="Prefix of every resource name (2-20 lowercase letters, digits, hyphens).")
+    sku: SkuName = Field("B1", validate_default=True, description="App Service plan SKU (Linux plans).")
+    registry_access: Literal["managedIdentity", "adminCredentials"] = Field(
+        "managedIdentity", description="How the web app pulls from the workspace's registry.")
+    server_port: int = Field(5001, ge=1024, le=65535,
+                             description="Port the inference server listens on inside the container (WEBSITES_PORT).")
+    worker_count: int = Field(0, ge=0, le=64, validate_default=True,
+                              description="Inference server workers (WORKER_COUNT); 0 means the SKU's vCPU count.")
+    container_start_time_limit: int = Field(600, ge=60, le=1800, description="Seconds App Service waits for the "
+                                            "container to answer (WEBSITES_CONTAINER_START_TIME_LIMIT).")
+    image: Annotated[Optional[str], AfterValidator(_pinned)] = Field(
+        None, description=f"A ready image {IMAGE_SHAPE}; empty means the stack builds its own package.")
+    promote_from: Annotated[Optional[text(r"^([\w.-]+/){0,2}[\w.-]+$", "must be a stack name: dev, or <org>/<project>/"
+                                          "<stack>")], BeforeValidator(lambda v: v or None)] = Field(
+        None, description="A stack (dev, or org/model-webapp/dev) whose image output this stack deploys.")
+    model_mount_mode: Literal[MOUNT_MODES] = Field("download", description="How the package gets the model files.")
+    package_timeout_minutes: int = Field(60, ge=5, le=240, description="Longest wait for one package image build.")
+    workspace: Workspace = Field(description="The Azure ML workspace (required).")
+    model: Model = Field(description="The registered model (required).")
+    code: InferenceCode = Field(InferenceCode(), description="The inference code the package is built from.")
+    server_environment: Annotated[dict[text(r"^[A-Za-z_][A-Za-z0-9_]*$", "is not an environment variable name"),
+                                       Annotated[str, StringConstraints(max_length=4096)]], Frozen] = Field(
+        {}, description="Environment variables baked into the package for the inference server (text values).")
+    autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
+    auth: EntraAuth = Field(EntraAuth(), description="Entra ID authentication of the scoring API.")
+    extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
+                               Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
+        {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
+    _stack: str = PrivateAttr("")
+
+    @field_validator("worker_count")
+    @classmethod
+    def _workers_default_to_vcpus(cls, count: int, info: ValidationInfo) -> int:
+        return count or (info.data["sku"].vcpus if "sku" in info.data else 1)
+
+    @model_validator(mode="after")
+    def _across_keys(self, info: ValidationInfo) -> "Settings":
+        self._stack, sku, auto = (info.context or {}).get("stack", ""), self.sku, self.autoscale
+        problems = [("promoteFrom", self.promote_from, "set either image or promoteFrom, not both")] \
+            if self.image and self.promote_from else []
+        if auto.enabled and not sku.supports_autoscale:
+            problems.append(("autoscale.enabled", True, f"autoscale needs a {'/'.join(AUTOSCALE_TIERS)} SKU; sku "
+                             f"{sku.name} is {sku.tier}: raise the sku or disable autoscale"))
+        problems += [(f"autoscale.{key}", count, f"must be a whole number from 1 to {sku.max_instances} on {sku.name}")
+                     for key in ("minInstances", "maxInstances", "defaultInstances")
+                     for count in [getattr(auto, to_snake(key))] if auto.enabled and count > sku.max_instances]
+        if not (self.image or self.promote_from):  # the stack builds its package: the code must be on disk
+            problems += self._missing_code((info.context or {}).get("project_dir", PROJECT_DIR))
+        check(problems)
+        return self
+
+    def _missing_code(self, project_dir: Path) -> list[tuple[str, Any, str]]:
+        code, root = self.code, project_dir / self.code.source_dir
+        if not root.is_dir():
+            return [("code.sourceDir", str(code.source_dir), f"no such folder under {project_dir}")]
+        found = [] if (root / code.entry_script).is_file() else \
+            [("code.entryScript", code.entry_script, f"no such file in {code.source_dir.as_posix()}/")]
+        if code.environment_file and not (project_dir / code.environment_file).is_file():
+            found.append(("code.environmentSpec", code.environment_spec, "no such file (a conda .yml, a pip "
+                          "requirements .txt, or an asset azureml:<name>:<version>)"))
+        return found
+
+    @property
+    def stack(self) -> str:
+        return self._stack
 
     @property
     def uses_managed_identity(self) -> bool:
@@ -95,254 +223,71 @@ class Settings:
 
     @property
     def instance_count(self) -> int:
-        return self.autoscale.default_instances if self.autoscale.enabled else 1
+        return self.autoscale.start if self.autoscale.enabled else 1
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        return MappingProxyType({"environment": self.stack, "project": NAMESPACE, "managed-by": "pulumi",
+                                 **self.extra_tags})
 
     @classmethod
     def from_config(cls, config: pulumi.Config, *, stack: str | None = None, project_dir: Path | None = None) -> "Settings":
-        """Reads and validates every key; raises one RunError listing every problem."""
-        return _Reader(config, stack or pulumi.get_stack(), project_dir or Path.cwd()).settings()
+        """Reads every key set in the namespace; raises one RunError listing every problem, in our words."""
+        stack = stack or pulumi.get_stack()
+        # Every key the engine handed the program, typos included: Pulumi itself ignores unknown keys.
+        keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+        raw = {}
+        for key in (k.split(":", 1)[1] for k in keys if k.startswith(f"{config.name}:")):
+            raw[key] = value = config.get(key)  # text; objects and lists as JSON text
+            with contextlib.suppress(json.JSONDecodeError):
+                raw[key] = json.loads(value) if value and value.lstrip()[:1] in "{[" else value
+        try:
+            return cls.model_validate(raw, context={"stack": stack, "project_dir": project_dir or PROJECT_DIR})
+        except ValidationError as exc:
+            problems = [line for error in exc.errors() for line in describe(error)]
+            raise pulumi.RunError(f"stack '{stack}' has {len(problems)} configuration problem(s):\n"
+                                  + "\n".join(f"  - {p}" for p in problems)) from None
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, str) else repr(value)
+    return repr(value) if isinstance(value, str) else json.dumps(value, default=str)
 
 
-class _Reader:
-    def __init__(self, config: pulumi.Config, stack: str, project_dir: Path) -> None:
-        self.config = config
-        self.stack = stack
-        self.project_dir = project_dir
-        self.problems: list[str] = []
+def _fields_at(loc: tuple) -> tuple[dict, Any]:
+    """The fields of the model holding the key at `loc`, and that key's field (None for a map entry or unknown key)."""
+    fields, field = Settings.model_fields, None
+    for step in loc:
+        field = next((f for n, f in fields.items() if (f.alias or n) == step), None)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            break
+        fields = field.annotation.model_fields
+    return fields, field
 
-    def problem(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{NAMESPACE}:{key} = {_show(value)}: {allowed}")
 
-    def missing(self, key: str, allowed: str) -> None:
-        self.problems.append(f"{NAMESPACE}:{key} is not set: {allowed}")
-
-    # scalar keys ----------------------------------------------------------------------------
-    def text(self, key: str, pattern: re.Pattern | None = None, allowed: str = "") -> str:
-        value = self.config.get(key)
-        value = DEFAULTS[key] if value is None else value
-        if pattern is not None and not pattern.match(value):
-            self.problem(key, value, allowed)
-        return value
-
-    def integer(self, key: str, low: int, high: int) -> int:
-        raw = self.config.get(key)
-        if raw is None:
-            return int(DEFAULTS[key])
-        try:
-            value = int(raw)
-        except ValueError:
-            self.problem(key, raw, f"must be a whole number from {low} to {high}")
-            return int(DEFAULTS[key])
-        if not low <= value <= high:
-            self.problem(key, value, f"must be from {low} to {high}")
-        return value
-
-    def obj(self, key: str, required: bool, fields: tuple[str, ...]) -> Optional[dict[str, Any]]:
-        """The object at `key`, {} when absent and optional, None when already reported."""
-        try:
-            value = self.config.get_object(key)
-        except (json.JSONDecodeError, pulumi.ConfigTypeError, ValueError):
-            self.problem(key, self.config.get(key), "must be an object (a YAML mapping in the stack file)")
-            return None
-        if value is None:
-            if required:
-                self.missing(key, f"set an object with {', '.join(fields)}")
-                return None
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, value, f"must be an object with {', '.join(fields)}")
-            return None
-        for unknown in sorted(set(value) - set(fields)):
-            self.problem(f"{key}.{unknown}", value[unknown], f"unknown key; allowed keys are {', '.join(fields)}")
-        return value
-
-    # members of object keys -----------------------------------------------------------------
-    def member(self, parent: str, obj: Optional[dict], name: str, kind: type, default: Any = None,
-               check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
-        key = f"{parent}.{name}"
-        if obj is None:
-            return default
-        if name not in obj or obj[name] is None:
-            if default is None:
-                self.missing(key, allowed or f"required in {NAMESPACE}:{parent}")
-            return default
-        value = obj[name]
-        # YAML turns 1 into an int and "1" into a str; accept either for text fields.
-        if kind is str and isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        type_ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not type_ok or (check is not None and not check(value)):
-            self.problem(key, value, allowed or f"must be a {kind.__name__}")
-            return default
-        return value
-
-    # the settings ---------------------------------------------------------------------------
-    def settings(self) -> Settings:
-        location = self.text("location", LOCATION, "must be an Azure region name such as westeurope")
-        name_prefix = self.text("namePrefix", NAME_PREFIX,
-                                "must be 2-20 characters: a lowercase letter, then lowercase letters, digits or hyphens")
-        sku_name = self.text("sku")
-        sku = SKUS.get(sku_name)
-        if sku is None:
-            self.problem("sku", sku_name, f"must be one of {', '.join(SKUS)}")
-            sku = SKUS[str(DEFAULTS["sku"])]
-        registry_access = self.text("registryAccess")
-        if registry_access not in REGISTRY_ACCESS_MODES:
-            self.problem("registryAccess", registry_access, f"must be one of {', '.join(REGISTRY_ACCESS_MODES)}")
-        server_port = self.integer("serverPort", 1024, 65535)
-        worker_count = self.integer("workerCount", 0, 64) or sku.vcpus
-        start_limit = self.integer("containerStartTimeLimit", 60, 1800)
-        image = self.config.get("image") or None
-        if image is not None and not IMAGE_PATTERN.match(image):
-            self.problem("image", image, f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
-                                         "refused; leave it empty to build the package)")
-        promote_from = self.config.get("promoteFrom") or None
-        if promote_from is not None and not STACK_NAME.match(promote_from):
-            self.problem("promoteFrom", promote_from, "must be a stack name: dev, or <org>/<project>/<stack>")
-        if promote_from is not None and image is not None:
-            self.problem("promoteFrom", promote_from, "set either image or promoteFrom, not both")
-        mount_mode = self.text("modelMountMode")
-        if mount_mode not in MOUNT_MODES:
-            self.problem("modelMountMode", mount_mode, f"must be one of {', '.join(MOUNT_MODES)}")
-        package_timeout = self.integer("packageTimeoutMinutes", 5, 240)
-        workspace = self.workspace()
-        model = self.model()
-        code = self.code(needs_files=image is None and promote_from is None)
-        server_environment = self.server_environment()
-        autoscale = self.autoscale(sku, sku_known=sku_name in SKUS)
-        auth = self.auth()
-        tags = self.tags()
-        if self.problems:
-            raise pulumi.RunError(
-                f"stack '{self.stack}' has {len(self.problems)} configuration problem(s):\n"
-                + "\n".join(f"  - {p}" for p in self.problems)
-            )
-        return Settings(
-            stack=self.stack, location=location, name_prefix=name_prefix, sku=sku, workspace=workspace,
-            model=model, code=code, registry_access=registry_access, autoscale=autoscale, auth=auth,
-            server_port=server_port, worker_count=worker_count, container_start_time_limit=start_limit,
-            image=image, promote_from=promote_from, model_mount_mode=mount_mode,
-            package_timeout_minutes=package_timeout, server_environment=MappingProxyType(server_environment),
-            tags=MappingProxyType(tags),
-        )
-
-    def workspace(self) -> Workspace:
-        obj = self.obj("workspace", True, ("subscriptionId", "resourceGroup", "name"))
-        return Workspace(
-            subscription_id=self.member("workspace", obj, "subscriptionId", str, check=GUID.match,
-                                        allowed="must be a subscription id (a GUID)") or "",
-            resource_group=self.member("workspace", obj, "resourceGroup", str, check=RESOURCE_GROUP.match,
-                                       allowed="must be a resource group name (1-90 letters, digits, -_.())") or "",
-            name=self.member("workspace", obj, "name", str, check=WORKSPACE_NAME.match,
-                             allowed="must be a workspace name (3-33 letters, digits, hyphens, underscores)") or "",
-        )
-
-    def model(self) -> Model:
-        obj = self.obj("model", True, ("name", "version"))
-        return Model(
-            name=self.member("model", obj, "name", str, check=MODEL_NAME.match,
-                             allowed="must be a registered model name (letters, digits, -_.)") or "",
-            version=self.member("model", obj, "version", str, check=MODEL_VERSION.match,
-                                allowed="must be the model's version number, such as 1 (not a label like latest)") or "",
-        )
-
-    def code(self, needs_files: bool) -> InferenceCode:
-        obj = self.obj("code", needs_files, ("sourceDir", "entryScript", "environmentSpec"))
-        source_dir = self.member("code", obj, "sourceDir", str, default="model/src")
-        entry_script = self.member("code", obj, "entryScript", str, default="score.py")
-        spec = self.member("code", obj, "environmentSpec", str, default="model/environment.yml")
-        if spec.startswith("azureml:"):
-            if not ENVIRONMENT_ASSET.match(spec):
-                self.problem("code.environmentSpec", spec, "an environment asset must read azureml:<name>:<version>")
-            code = InferenceCode(Path(source_dir), entry_script, None, spec)
-        else:
-            code = InferenceCode(Path(source_dir), entry_script, Path(spec))
-        if needs_files:
-            root = self.project_dir / code.source_dir
-            if not root.is_dir():
-                self.problem("code.sourceDir", source_dir, f"no such folder under {self.project_dir}")
-            elif not (root / entry_script).is_file():
-                self.problem("code.entryScript", entry_script, f"no such file in {source_dir}/")
-            if code.environment_spec is not None and not (self.project_dir / code.environment_spec).is_file():
-                self.problem("code.environmentSpec", spec, "no such file (a conda .yml, a pip requirements .txt, "
-                                                           "or an asset azureml:<name>:<version>)")
-        return code
-
-    def server_environment(self) -> dict[str, str]:
-        obj = self.text_map("serverEnvironment")
-        for name in obj:
-            if not ENV_VAR_NAME.match(name):
-                self.problem(f"serverEnvironment.{name}", obj[name], "is not an environment variable name")
-        return obj
-
-    def autoscale(self, sku: Sku, sku_known: bool = True) -> Autoscale:
-        obj = self.obj("autoscale", False, ("enabled", "minInstances", "maxInstances", "defaultInstances",
-                                            "scaleOutCpuPercent", "scaleInCpuPercent"))
-        enabled = self.member("autoscale", obj, "enabled", bool, default=False, allowed="must be true or false")
-        if not enabled:
-            return Autoscale()
-        if sku_known and not sku.supports_autoscale:
-            self.problem("autoscale.enabled", True, f"autoscale needs a {'/'.join(AUTOSCALE_TIERS)} SKU; "
-                                                    f"sku {sku.name} is {sku.tier}: raise the sku or disable autoscale")
-        limit = sku.max_instances if sku_known else 30  # an unknown sku is reported once, above
-        count = dict(check=lambda v: 1 <= v <= limit, allowed=f"must be a whole number from 1 to {limit} on {sku.name}")
-        low = self.member("autoscale", obj, "minInstances", int, default=1, **count)
-        high = self.member("autoscale", obj, "maxInstances", int, default=max(low, 3) if limit >= 3 else low, **count)
-        start = self.member("autoscale", obj, "defaultInstances", int, default=low, **count)
-        percent = dict(check=lambda v: 1 <= v <= 100, allowed="must be a CPU percentage from 1 to 100")
-        out_cpu = self.member("autoscale", obj, "scaleOutCpuPercent", int, default=70, **percent)
-        in_cpu = self.member("autoscale", obj, "scaleInCpuPercent", int, default=30, **percent)
-        if low > high:
-            self.problem("autoscale.minInstances", low, f"must not exceed autoscale.maxInstances ({high})")
-        elif not low <= start <= high:
-            self.problem("autoscale.defaultInstances", start, f"must be from minInstances ({low}) to maxInstances ({high})")
-        if in_cpu >= out_cpu:
-            self.problem("autoscale.scaleInCpuPercent", in_cpu,
-                         f"must be below autoscale.scaleOutCpuPercent ({out_cpu}), or the plan flaps")
-        return Autoscale(True, low, high, start, out_cpu, in_cpu)
-
-    def auth(self) -> EntraAuth:
-        obj = self.obj("auth", False, ("enabled", "tenantId", "clientId", "allowedAudiences"))
-        enabled = self.member("auth", obj, "enabled", bool, default=False, allowed="must be true or false")
-        if not enabled:
-            return EntraAuth()
-        guid = dict(check=GUID.match, allowed="must be a GUID (required when auth.enabled is true)")
-        tenant_id = self.member("auth", obj, "tenantId", str, **guid) or ""
-        client_id = self.member("auth", obj, "clientId", str, **guid) or ""
-        audiences = self.member(
-            "auth", obj, "allowedAudiences", list, default=[f"api://{client_id}"],
-            check=lambda v: bool(v) and all(isinstance(a, str) and a for a in v),
-            allowed="must be a non-empty list of audience strings, such as api://<clientId>",
-        )
-        return EntraAuth(True, tenant_id, client_id, tuple(audiences))
-
-    def text_map(self, key: str, max_length: int = 4096) -> dict[str, str]:
-        """An object of names to text values (numbers are taken as text)."""
-        try:
-            obj = self.config.get_object(key)
-        except (json.JSONDecodeError, pulumi.ConfigTypeError, ValueError):
-            obj = self.config.get(key)
-        obj = {} if obj is None else obj
-        if not isinstance(obj, dict):
-            self.problem(key, obj, "must be an object of names to text values")
-            return {}
-        values = {}
-        for name, value in obj.items():
-            if not isinstance(value, (str, int)) or isinstance(value, bool) or len(str(value)) > max_length:
-                self.problem(f"{key}.{name}", value, f"must be a text value of at most {max_length} characters")
-                continue
-            values[name] = str(value)
-        return values
-
-    def tags(self) -> dict[str, str]:
-        tags = {"environment": self.stack, "project": NAMESPACE, "managed-by": "pulumi"}
-        for name, value in self.text_map("tags", max_length=256).items():
-            if len(name) > 512:
-                self.problem(f"tags.{name[:40]}...", value, "tag names are at most 512 characters")
-                continue
-            tags[name] = value
-        return tags
+def describe(error: dict) -> list[str]:
+    """One pydantic error as lines `model-webapp:<key.path> = <value>: <what is allowed>`, in our own words."""
+    kind, ctx, loc = error["type"], error.get("ctx") or {}, tuple(str(p) for p in error["loc"] if p != "[key]")
+    key, value = f"{NAMESPACE}:{'.'.join(loc)}", error.get("input")
+    if kind == "problems":
+        return [f"{key}{'.' if loc else ''}{k} " + ("is not set" if v is None else f"= {_show(v)}") + f": {m}"
+                for k, v, m in ctx["problems"]]
+    fields, field = _fields_at(loc)
+    if kind == "missing":
+        return [f"{key} is not set: required"]
+    bounds = {type(m).__name__: m for m in getattr(field, "metadata", [])}
+    low, high = getattr(bounds.get("Ge"), "ge", ctx.get("ge")), getattr(bounds.get("Le"), "le", ctx.get("le"))
+    known = [f.alias for f in fields.values()]
+    as_object = "must be an object (a YAML mapping in the stack file)"
+    allowed = {
+        "allowed": error["msg"], "string_pattern_mismatch": ALLOWED.get(ctx.get("pattern"), "has the wrong form"),
+        "extra_forbidden": "unknown key; " + next((f"did you mean {m}?" for m in difflib.get_close_matches(
+            loc[-1], known, n=1)), f"known keys: {', '.join(known)}"),
+        "literal_error": f"must be one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}",
+        "int_parsing": f"must be a whole number from {low} to {high}", "int_type": "must be a whole number",
+        "greater_than_equal": f"must be from {low} to {high}", "less_than_equal": f"must be from {low} to {high}",
+        "bool_parsing": "must be true or false", "bool_type": "must be true or false", "list_type": "must be a list",
+        "string_type": "must be a text value", "string_too_long": f"must be at most {ctx.get('max_length')} characters",
+        "model_type": as_object, "model_attributes_type": as_object, "too_short": "must not be empty",
+        "dict_type": "must be an object of names to text values",
+    }.get(kind, "is not a value this key takes: see the configuration reference in the README")
+    return [f"{key} = {_show(value)}: {allowed}"]

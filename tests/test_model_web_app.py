@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pulumi
 
-from settings.config_schema import NAMESPACE
 from components.model_web_app import ModelWebApp, ModelWebAppArgs
-from settings.stack_settings import Settings
+from settings.stack_settings import NAMESPACE, Settings
 from tests.helpers import WEB_APP, stack_values
 from offline.mock_engine import start_mocks
 

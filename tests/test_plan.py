@@ -51,7 +51,7 @@ def test_secret_config_and_admin_password_are_masked(capsys, tmp_path):
     stack = yaml.safe_load(open("Pulumi.dev.yaml"))
     stack["config"]["model-webapp:registryAccess"] = "adminCredentials"
     stack["config"]["model-webapp:tags"] = {"owner": "ml-platform"}
-    stack["config"]["model-webapp:note"] = {"secure": "v1:c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3Qtc2hvdw=="}
+    stack["config"]["azure-native:clientSecret"] = {"secure": "v1:c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3Qtc2hvdw=="}
     path = tmp_path / "Pulumi.admin.yaml"
     path.write_text(yaml.safe_dump(stack))
     code, out, _ = run_plan(capsys, "--config-file", str(path), "--format", "json")
@@ -86,3 +86,13 @@ def test_bad_settings_exit_2_listing_every_problem(capsys, tmp_path):
 def test_missing_stack_file_exits_2(capsys):
     code, _, err = run_plan(capsys, "--stack", "nosuchstack")
     assert code == 2 and "Pulumi.nosuchstack.yaml: no such file" in err
+
+
+def test_a_typo_in_a_key_exits_2_naming_it(capsys, tmp_path):
+    stack = yaml.safe_load(open("Pulumi.prod.yaml"))
+    stack["config"]["model-webapp:autoscal"] = stack["config"].pop("model-webapp:autoscale")
+    path = tmp_path / "Pulumi.typo.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, out, err = run_plan(capsys, "--config-file", str(path))
+    assert code == 2 and out == ""
+    assert "model-webapp:autoscal = " in err and "did you mean autoscale?" in err and "Traceback" not in err

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pulumi
+import pydantic
 import pytest
 
-from settings.config_schema import NAMESPACE
-from settings.stack_settings import Settings
+from settings.stack_settings import NAMESPACE, Settings
 from tests.helpers import stack_values
 from offline.mock_engine import start_mocks
 
@@ -33,7 +33,7 @@ def test_dev_and_prod_settings():
 
 def test_settings_are_immutable():
     s = settings_of("dev")
-    with pytest.raises(AttributeError):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         s.sku = None  # type: ignore[misc]
     with pytest.raises(TypeError):
         s.tags["environment"] = "prod"  # type: ignore[index]
@@ -99,3 +99,32 @@ def test_an_unknown_sku_is_reported_once_not_judged_as_another_sku():
     message = problems_of("prod", sku="P9v9")
     assert "model-webapp:sku = 'P9v9'" in message
     assert "1 configuration problem(s)" in message
+
+
+def test_an_unknown_top_level_key_is_refused_naming_the_nearest_known_one():
+    message = problems_of("prod", autoscal={"enabled": True})
+    assert f"{NAMESPACE}:autoscal = " in message and "unknown key; did you mean autoscale?" in message
+
+
+def test_an_unknown_key_with_no_near_match_lists_the_known_keys():
+    message = problems_of("dev", zzz="1")
+    assert f"{NAMESPACE}:zzz = '1': unknown key; known keys: location, namePrefix, sku" in message
+
+
+def test_our_own_words_reach_the_user_not_pydantics():
+    message = problems_of("dev", sku="X9", serverPort="eighty", autoscale={"enabled": "yes", "minInstances": 0},
+                          auth={"enabled": True, "allowedAudiences": []}, tags=["a"], code="model/src",
+                          serverEnvironment={"bad-name": "1"}, modelMountMode="stream")
+    for pydantic_words in ("Input should", "pydantic", "type=", "For further information", "Value error", "[key]"):
+        assert pydantic_words not in message
+    for line in ("sku = 'X9': must be one of F1,", "serverPort = 'eighty': must be a whole number from 1024 to 65535",
+                 "autoscale.enabled = 'yes': must be true or false", "autoscale.minInstances = 0: must be from 1 to 30",
+                 "auth.allowedAudiences = []: must not be empty", "tags = [\"a\"]: must be an object of names",
+                 "code = 'model/src': must be an object", "serverEnvironment.bad-name = 'bad-name': is not an "
+                 "environment variable name", "modelMountMode = 'stream': must be one of download, copy"):
+        assert f"{NAMESPACE}:{line}" in message, line
+
+
+def test_settings_come_from_the_model_defaults_when_keys_are_absent():
+    s = settings_of("dev", location=None, namePrefix=None, serverPort=None)
+    assert (s.location, s.name_prefix, s.server_port, s.code.entry_script) == ("westeurope", "mw", 5001, "score.py")
