@@ -98,3 +98,45 @@ def imported_rooms(room: str) -> set[str]:
 def test_rooms_import_only_the_rooms_below_them(room):
     assert imported_rooms(room) <= MAY_IMPORT[room]
     assert not (ROOT / "tools").exists()
+
+
+def _requirement_names(path: Path) -> set[str]:
+    lines = [line.split("==")[0].strip().lower() for line in path.read_text().splitlines()]
+    return {line.replace("_", "-") for line in lines if line and not line.startswith(("#", "-r"))}
+
+
+def _closure(names: set[str]) -> set[str]:
+    """The distributions and everything they require, as installed here."""
+    from importlib import metadata
+    import re as _re
+
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [_re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0].lower().replace("_", "-")
+                 for r in requires if "extra ==" not in r]
+    return seen
+
+
+def test_what_the_deployed_program_imports_is_in_requirements_txt():
+    """`pulumi up` installs requirements.txt only: every module the program's rooms import must come from it."""
+    from importlib import metadata
+
+    distributions = {k: [d.lower().replace("_", "-") for d in v] for k, v in metadata.packages_distributions().items()}
+    available = _closure(_requirement_names(ROOT / "requirements.txt"))
+    missing = set()
+    for path in [ROOT / "__main__.py", *[p for room in ("settings", "providers", "components") for p in (ROOT / room).glob("*.py")]]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            for top in {n.split(".")[0] for n in names} - set(ROOMS) - set(sys.stdlib_module_names):
+                if not set(distributions.get(top, [top])) & available:
+                    missing.add(f"{path.relative_to(ROOT)}: {top}")
+    assert missing == set()
