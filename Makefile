@@ -5,13 +5,26 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# uv installs the pinned requirements*.txt in a fraction of pip's time (docs/benchmarks.md). A uv on the PATH is
+# used as it is; otherwise the version pinned in requirements-dev.txt is installed into the venv first.
+# INSTALL=pip installs the same pins with pip instead.
+INSTALL ?= uv
+UV_PIN := $(shell grep -m1 '^uv==' requirements-dev.txt)
+UV ?= $(shell command -v uv 2>/dev/null)
 
 .PHONY: setup demo test serve plans plan-prod docs bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
+	@# A venv with pip in it: Pulumi's own `toolchain: pip` (pulumi install, pulumi up) installs with that pip.
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+ifeq ($(INSTALL),pip)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+else
+	@uv="$(UV)"; if [ -z "$$uv" ]; then uv=$(VENV)/bin/uv; test -x $$uv || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"; fi; \
+	echo "$$uv pip install -r requirements-dev.txt"; $$uv pip install --quiet --python $(PY) -r requirements-dev.txt
+endif
 	@touch $@
 
 setup: $(STAMP)
