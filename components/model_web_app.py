@@ -8,6 +8,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi_azure_native import monitor, resources, web
 
+from .access import restriction_args
 from .entra_auth import auth_settings_args
 from settings.images import parse_image
 from .registry import find_workspace_registry
@@ -50,7 +51,7 @@ class ModelWebApp(pulumi.ComponentResource):
         workspace_provider = azure_native.Provider(
             f"{name}-workspace", subscription_id=s.workspace.subscription_id, opts=child
         )
-        registry = find_workspace_registry(s.workspace, workspace_provider)
+        registry = find_workspace_registry(s, workspace_provider)
 
         group = resources.ResourceGroup(f"{name}-rg", location=s.location, tags=tags, opts=child)
         plan = web.AppServicePlan(
@@ -61,7 +62,9 @@ class ModelWebApp(pulumi.ComponentResource):
             reserved=True,
             sku=web.SkuDescriptionArgs(name=s.sku.name, tier=s.sku.tier, capacity=s.instance_count),
             tags=tags,
-            opts=child,
+            # With autoscale on, the autoscale setting owns the instance count: a refresh must not read its
+            # scale-out as drift and the next up reset it. Nested paths are the engine's camelCase ones.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["sku.capacity"] if s.autoscale.enabled else None),
         )
 
         if s.uses_managed_identity:
@@ -85,6 +88,7 @@ class ModelWebApp(pulumi.ComponentResource):
             kind="app,linux,container",
             reserved=True,
             https_only=True,
+            ssh_enabled=s.ssh_enabled,
             identity=pull.identity,
             site_config=web.SiteConfigArgs(
                 linux_fx_version=image.apply(lambda i: f"DOCKER|{i}"),
@@ -96,6 +100,7 @@ class ModelWebApp(pulumi.ComponentResource):
                 remote_debugging_enabled=False,
                 always_on=s.sku.has_always_on,
                 health_check_path=HEALTH_CHECK_PATH,
+                **restriction_args(s.access),
                 **pull.site_config,
             ),
             tags=tags,

@@ -1,4 +1,5 @@
-"""How the web app pulls its image: a user-assigned identity with AcrPull, or the registry's admin user."""
+"""How the web app pulls its image: a user-assigned identity with a pull role (AcrPull, or Repository Reader on an
+ABAC registry) and a wait for it to take effect, or the registry's admin user."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,8 +8,10 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, containerregistry, managedidentity, resources, web
 
-from .registry import WorkspaceRegistry
+from providers.role_propagation import RoleAssignmentWait
 from settings.stack_settings import Settings
+
+from .registry import WorkspaceRegistry
 
 
 @dataclass
@@ -31,19 +34,26 @@ def pull_with_identity(name: str, settings: Settings, registry: WorkspaceRegistr
         opts=pulumi.ResourceOptions(parent=parent),
     )
     # The assignment must exist before the site's first pull, or that pull is refused.
-    acr_pull = authorization.RoleAssignment(
-        f"{name}-acr-pull",
+    pull_role = authorization.RoleAssignment(
+        f"{name}-registry-pull",
         scope=registry.ref.id,
-        role_definition_id=registry.ref.acr_pull_role_definition_id,
+        role_definition_id=pulumi.Output.all(registry.ref, registry.abac).apply(
+            lambda v: v[0].pull_role_definition_id(abac=v[1])),
         principal_id=identity.principal_id,
         principal_type="ServicePrincipal",
         description="Lets the model web app pull its image from the Azure ML workspace registry.",
-        opts=pulumi.ResourceOptions(parent=parent),
+        # Named -acr-pull before registries in ABAC mode got a different role: existing stacks keep theirs.
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(name=f"{name}-acr-pull")]),
     )
+    depends_on: list[pulumi.Resource] = [pull_role]
+    if settings.first_pull_wait_seconds:
+        depends_on.append(RoleAssignmentWait(
+            f"{name}-registry-pull-wait", pull_role.id, settings.first_pull_wait_seconds,
+            "the site identity's pull role on the registry", opts=pulumi.ResourceOptions(parent=parent)))
     return RegistryPull(
         identity=web.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[identity.id]),
         site_config=dict(acr_use_managed_identity_creds=True, acr_user_managed_identity_id=identity.client_id),
-        depends_on=[acr_pull],
+        depends_on=depends_on,
     )
 
 

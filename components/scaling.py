@@ -12,6 +12,8 @@ def _cpu_rule(plan_id: pulumi.Input[str], operator: str, threshold: int, directi
     return monitor.ScaleRuleArgs(
         metric_trigger=monitor.MetricTriggerArgs(
             metric_name="CpuPercentage",
+            # Without the namespace the rule intermittently fails with UnsupportedMetric.
+            metric_namespace="microsoft.web/serverfarms",
             metric_resource_uri=plan_id,
             operator=operator,
             statistic="Average",

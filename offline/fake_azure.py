@@ -35,6 +35,7 @@ class FakeAzure(pulumi.runtime.Mocks):
     container_registry: Optional[str] = None  # None: derive from the workspace; "": a workspace with no registry
     admin_user_enabled: bool = True
     admin_password: str = FAKE_ADMIN_PASSWORD
+    role_assignment_mode: Optional[str] = "LegacyRegistryPermissions"  # or AbacRepositoryPermissions; None: absent
     stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # other stacks, for StackReference
     invokes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -57,6 +58,10 @@ class FakeAzure(pulumi.runtime.Mocks):
             answer = {"username": a["registryName"],
                       "passwords": [{"name": "password", "value": self.admin_password},
                                     {"name": "password2", "value": self.admin_password[::-1]}]}
+        elif token == "azure-native:resources:getResource" and a.get("resourceType") == "registries":
+            mode = {"roleAssignmentMode": self.role_assignment_mode} if self.role_assignment_mode else {}
+            answer = {"name": a["resourceName"], "type": "Microsoft.ContainerRegistry/registries",
+                      "properties": {"loginServer": f"{a['resourceName']}.azurecr.io", **mode}}
         else:
             raise NotImplementedError(f"the offline plan has no fake answer for invoke {token}")
         shown = {k: ("[secret]" if k == "passwords" else v) for k, v in answer.items()}

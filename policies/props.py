@@ -14,6 +14,8 @@ FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
 SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
 
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # what a registry in ABAC mode honours instead
+PULL_ROLES = {ACR_PULL_ROLE: "AcrPull", REPOSITORY_READER_ROLE: "Container Registry Repository Reader"}
 TIERS = ("Free", "Shared", "Basic", "Standard", "PremiumV2", "PremiumV3")
 PINNED_IMAGE = re.compile(r"^DOCKER\|[a-z0-9.-]+(:\d+)?/[a-z0-9]+(?:[._/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
 REGISTRY_SCOPE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/"

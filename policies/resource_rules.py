@@ -107,6 +107,25 @@ def port_matches_server(args, report):
 
 
 @_web_app
+def ssh_disabled(args, report):
+    if value(args.props, "sshEnabled") is not False:
+        report("sshEnabled must be false: the package image needs no SSH daemon in production (Azure Policy \"App "
+               "Service apps should have SSH disabled\"); set model-webapp:sshEnabled false.")
+
+
+ALLOW_ALL = ("0.0.0.0/0", "::/0", "Any")
+
+
+@_web_app
+def no_allow_all_restriction(args, report):
+    for rule in value(args.props, "siteConfig.ipSecurityRestrictions") or []:
+        if str(rule.get("action", "Allow")) == "Allow" and str(rule.get("ipAddress", "")) in ALLOW_ALL \
+                and rule.get("tag", "Default") != "ServiceTag":
+            report("an access restriction allows every address (0.0.0.0/0 or Any): list the ranges that may call, "
+                   "or set no restrictions at all.")
+
+
+@_web_app
 def health_check(args, report):
     if not value(args.props, "siteConfig.healthCheckPath"):
         report("siteConfig.healthCheckPath must be set (the inference server answers GET /): set "
@@ -162,6 +181,9 @@ RESOURCE_POLICIES = [
     _policy("web-app-port-matches-server", "WEBSITES_PORT is set to the inference server's port.",
             port_matches_server, MANDATORY, {"serverPort": {"type": "integer", "default": 5001}}),
     _policy("web-app-health-check", "Web apps have a health check path.", health_check, MANDATORY),
+    _policy("web-app-ssh-disabled", "SSH into the container is off.", ssh_disabled, ADVISORY),
+    _policy("web-app-no-allow-all-restriction", "Access restrictions, where set, do not allow every address.",
+            no_allow_all_restriction, MANDATORY),
     _policy("plan-linux", "App Service plans for containers are Linux.", linux_plan, MANDATORY),
     _policy("plan-minimum-sku", "The plan's tier is at least the stack's minimum.", minimum_sku, MANDATORY,
             {"minimumTier": {"type": "string", "enum": list(TIERS), "default": "Free"}}),

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .props import (ACR_PULL_ROLE, AUTH, AUTOSCALE, IDENTITY, PLAN, REGISTRY_SCOPE, ROLE_ASSIGNMENT, WEB_APP, of_type,
+from .props import (AUTH, AUTOSCALE, IDENTITY, PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, WEB_APP, of_type,
                     tier_rank, value)
 
 BROADER_ROLES = {
@@ -16,7 +16,8 @@ BROADER_ROLES = {
 
 
 def _is_acr_pull(assignment) -> bool:
-    return str(value(assignment.props, "roleDefinitionId") or "").lower().endswith(ACR_PULL_ROLE)
+    """AcrPull, or Container Registry Repository Reader (what a registry in ABAC mode honours): the pull roles."""
+    return str(value(assignment.props, "roleDefinitionId") or "").lower().rsplit("/", 1)[-1] in PULL_ROLES
 
 
 def _pull_identity(site, identities) -> Optional[Any]:
@@ -43,15 +44,15 @@ def acr_pull_least_privilege(args: StackValidationArgs, report: ReportViolation)
         role = str(value(assignment.props, "roleDefinitionId") or "").lower().rsplit("/", 1)[-1]
         if _is_acr_pull(assignment):
             if not REGISTRY_SCOPE.match(str(value(assignment.props, "scope") or "")):
-                report("the AcrPull assignment must be scoped to the container registry itself, not a resource group "
-                       "or subscription.", assignment.urn)
+                report(f"the {PULL_ROLES[role]} assignment must be scoped to the container registry itself, not a "
+                       "resource group or subscription.", assignment.urn)
             if pull_principals and principal not in pull_principals:
-                report("the AcrPull assignment's principal is not the identity the site pulls with: assign it to "
-                       "that identity's principalId.", assignment.urn)
+                report(f"the {PULL_ROLES[role]} assignment's principal is not the identity the site pulls with: assign "
+                       "it to that identity's principalId.", assignment.urn)
         elif principal in pull_principals:
-            name = BROADER_ROLES.get(role, "a role other than AcrPull")
-            report(f"the site's pull identity is granted {name}: it needs AcrPull on the registry and nothing "
-                   "more.", assignment.urn)
+            name = BROADER_ROLES.get(role, "a role other than a pull role")
+            report(f"the site's pull identity is granted {name}: it needs AcrPull (Container Registry Repository "
+                   "Reader on a registry in ABAC mode) on the registry and nothing more.", assignment.urn)
 
 
 def pull_assignment_before_site(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -63,7 +64,7 @@ def pull_assignment_before_site(args: StackValidationArgs, report: ReportViolati
         principal = value(identity.props, "principalId") if identity is not None else None
         if not any(_is_acr_pull(d) and (principal is None or value(d.props, "principalId") == principal)
                    for d in site.dependencies if d.resource_type == ROLE_ASSIGNMENT):
-            report("the site pulls with an identity but does not depend on its AcrPull role assignment: add "
+            report("the site pulls with an identity but does not depend on its pull role assignment: add "
                    "depends_on=[assignment] so the first pull is authorised.", site.urn)
 
 
@@ -103,7 +104,8 @@ def _policy(name, description, validate, level):
 
 MANDATORY = EnforcementLevel.MANDATORY
 STACK_POLICIES = [
-    _policy("acr-pull-least-privilege", "The pull identity gets exactly AcrPull, scoped to the registry.",
+    _policy("acr-pull-least-privilege", "The pull identity gets exactly a pull role (AcrPull, or Repository Reader "
+            "on an ABAC registry), scoped to the registry.",
             acr_pull_least_privilege, MANDATORY),
     _policy("pull-assignment-before-site", "A site that pulls with an identity depends on its AcrPull assignment.",
             pull_assignment_before_site, MANDATORY),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import json
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Mapping, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional, get_args
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -139,6 +140,29 @@ class EntraAuth(Part):
         return tuple(self.allowed_audiences or [f"api://{self.client_id}"])
 
 
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise PydanticCustomError("allowed", "must be a CIDR range such as 203.0.113.0/24 (host bits zero)") from None
+    if network.prefixlen == 0:
+        raise PydanticCustomError("allowed", "allows every address: list the ranges that may call, or leave access unset")
+    return str(network)
+
+
+class Access(Part):
+    allowed_ip_ranges: Optional[list[Annotated[str, AfterValidator(_cidr)]]] = Field(
+        None, min_length=1, description="CIDR ranges that may call the site; everything else gets 403.")
+    allow_azure_front_door_id: Optional[Guid] = Field(None, description="The Front Door profile's id (its "
+                                                      "X-Azure-FDID header value) allowed through the AzureFrontDoor.Backend service tag.")
+
+    @model_validator(mode="after")
+    def _something_allowed(self) -> "Access":
+        check([] if self.allowed_ip_ranges or self.allow_azure_front_door_id else
+              [("allowedIpRanges", None, "set it, or allowAzureFrontDoorId, or leave access unset (open to all)")])
+        return self
+
+
 def _pinned(image: Optional[str]) -> Optional[str]:
     if image and not IMAGE_PATTERN.match(image):
         raise PydanticCustomError("allowed", f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
@@ -155,6 +179,11 @@ class Settings(Part):
     sku: SkuName = Field("B1", validate_default=True, description="App Service plan SKU (Linux plans).")
     registry_access: Literal["managedIdentity", "adminCredentials"] = Field(
         "managedIdentity", description="How the web app pulls from the workspace's registry.")
+    registry_permissions: Literal["auto", "rbac", "abac"] = Field("auto", description="The registry's permission "
+                                                                  "mode: auto reads it from Azure; abac grants Container Registry Repository Reader, rbac AcrPull.")
+    first_pull_wait_seconds: int = Field(90, ge=0, le=900, description="Wait after a new pull role assignment "
+                                         "before the site is created, so its first image pull is authorised.")
+    ssh_enabled: bool = Field(False, description="SSH into the container (debugging only; keep false in prod).")
     server_port: int = Field(5001, ge=1024, le=65535,
                              description="Port the inference server listens on inside the container (WEBSITES_PORT).")
     worker_count: int = Field(0, ge=0, le=64, validate_default=True,
@@ -176,6 +205,7 @@ class Settings(Part):
         {}, description="Environment variables baked into the package for the inference server (text values).")
     autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
     auth: EntraAuth = Field(EntraAuth(), description="Entra ID authentication of the scoring API.")
+    access: Optional[Access] = Field(None, description="Who may call the site: IP ranges and/or one Azure Front Door.")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
@@ -258,9 +288,11 @@ def _fields_at(loc: tuple) -> tuple[dict, Any]:
     fields, field = Settings.model_fields, None
     for step in loc:
         field = next((f for n, f in fields.items() if (f.alias or n) == step), None)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        model = next((t for t in (getattr(field, "annotation", None), *get_args(getattr(field, "annotation", None)))
+                      if isinstance(t, type) and issubclass(t, BaseModel)), None)  # Optional[Access] too
+        if model is None:
             break
-        fields = field.annotation.model_fields
+        fields = model.model_fields
     return fields, field
 
 

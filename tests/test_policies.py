@@ -21,10 +21,12 @@ DIGEST = "a" * 64
 REGISTRY = "/subscriptions/s/resourceGroups/rg-aml/providers/Microsoft.ContainerRegistry/registries/mlwreg"
 ACR_PULL = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
 CONTRIBUTOR = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"
+REPOSITORY_READER = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b93aa761-3e63-49ed-ac28-beffa264f7ac"
+OFFICE_RANGE = {"name": "allow-range-1", "ipAddress": "203.0.113.0/24", "action": "Allow", "priority": 100}
 PASSWORD = "Iv0lRZQ9762LUJrFiffo3P4sWgk4q+nW"  # a known string: it must appear in no message
 
 GOOD_SITE = {
-    "kind": "app,linux,container", "reserved": True, "httpsOnly": True,
+    "kind": "app,linux,container", "reserved": True, "httpsOnly": True, "sshEnabled": False,
     "identity": {"type": "UserAssigned", "userAssignedIdentities": ["/subscriptions/s/identities/pull"]},
     "tags": {"environment": "dev"},
     "siteConfig": {
@@ -111,6 +113,15 @@ SITE_CASES = {
          "wrong": site(siteConfig__appSettings=[{"name": "WEBSITES_PORT", "value": "80"}])}),
     "web-app-health-check": ({"ok": site()}, {"absent": site(siteConfig__healthCheckPath=None),
                                               "empty": site(siteConfig__healthCheckPath="")}),
+    "web-app-ssh-disabled": ({"ok": site()}, {"on": site(sshEnabled=True), "absent": site(sshEnabled=None)}),
+    "web-app-no-allow-all-restriction": (
+        {"ok": site(), "ranges": site(siteConfig__ipSecurityRestrictions=[OFFICE_RANGE]),
+         "deny-all": site(siteConfig__ipSecurityRestrictions=[{"ipAddress": "Any", "action": "Deny"}]),
+         "front-door": site(siteConfig__ipSecurityRestrictions=[
+             {"ipAddress": "AzureFrontDoor.Backend", "tag": "ServiceTag", "action": "Allow"}])},
+        {"v4-all": site(siteConfig__ipSecurityRestrictions=[OFFICE_RANGE, {"ipAddress": "0.0.0.0/0", "action": "Allow"}]),
+         "any": site(siteConfig__ipSecurityRestrictions=[{"ipAddress": "Any", "action": "Allow"}]),
+         "v6-all": site(siteConfig__ipSecurityRestrictions=[{"ipAddress": "::/0"}])}),
 }
 
 
@@ -196,9 +207,21 @@ def test_acr_pull_least_privilege():
     assert stack_rule("acr-pull-least-privilege", pull_graph(extra=(broader, unrelated))) == {"urn:contributor"}
 
 
+def test_least_privilege_accepts_repository_reader_for_abac_registries_and_still_refuses_broader():
+    assert stack_rule("acr-pull-least-privilege", pull_graph(role=REPOSITORY_READER)) == set()
+    assert stack_rule("acr-pull-least-privilege", pull_graph(role=REPOSITORY_READER,
+                                                             scope="/subscriptions/s/resourceGroups/rg-aml")) == \
+        {"urn:assignment"}
+    broader = resource(ROLE_ASSIGNMENT, "contributor", {"roleDefinitionId": CONTRIBUTOR, "scope": REGISTRY,
+                                                        "principalId": "principal-1"})
+    assert stack_rule("acr-pull-least-privilege", pull_graph(role=REPOSITORY_READER, extra=(broader,))) == \
+        {"urn:contributor"}
+
+
 def test_pull_assignment_before_site():
     assert stack_rule("pull-assignment-before-site", pull_graph()) == set()
     assert stack_rule("pull-assignment-before-site", pull_graph(site_deps_on_assignment=False)) == {"urn:site"}
+    assert stack_rule("pull-assignment-before-site", pull_graph(role=REPOSITORY_READER)) == set()
 
 
 def test_require_entra_auth():
