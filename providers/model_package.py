@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -20,13 +19,12 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from settings.images import parse_image
 from .packaging import (AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest, PackagingService,
-                        build_error, is_transient, split_image)
+                        build_error, split_image)
+from .retries import is_transient, with_retries
 from settings.stack_settings import ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES, Workspace
 
 PROVIDER_VERSION = "1"
 DEFAULT_TIMEOUT_MINUTES = 60
-RETRY_ATTEMPTS = 5
-RETRY_BASE_SECONDS = 5.0
 
 # A change to any of these means a different image: replace (and so rebuild).
 REBUILD_KEYS = ("subscription_id", "resource_group", "workspace_name", "model_name", "model_version",
@@ -51,19 +49,6 @@ def package_key(props: dict[str, Any]) -> str:
 def _workspace(props: dict[str, Any]) -> Workspace:
     return Workspace(subscription_id=props["subscription_id"], resource_group=props["resource_group"],
                      name=props["workspace_name"])
-
-
-def with_retries(call: Callable[[], Any], what: str, attempts: int = RETRY_ATTEMPTS) -> Any:
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if attempt == attempts or not is_transient(exc):
-                raise
-            delay = RETRY_BASE_SECONDS * 2 ** (attempt - 1)
-            pulumi.log.warn(f"{what}: transient error ({type(exc).__name__}: {exc}); retry {attempt} in {delay:.0f} s")
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def with_deadline(call: Callable[[], Any], minutes: float, what: str) -> Any:

@@ -96,16 +96,6 @@ def split_image(image: Optional[str]) -> tuple[str, str, Optional[str], Optional
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Throttling, server errors and dropped connections: worth another try."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError)):
-        return True
-    status = getattr(exc, "status_code", None) if isinstance(exc, HttpResponseError) else None
-    return status is not None and (status == 429 or status >= 500)
-
-
 def build_error(exc: BaseException, request: PackageRequest) -> PackageBuildError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     links = [u for u in re.findall(r"https://[^\s\"'<>)]+", message) if "log" in u.lower()]

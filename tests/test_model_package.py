@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import model_package
+from providers import model_package, retries
 from providers.content_hash import content_hash
 from providers.model_package import UNKNOWN, ModelPackageProvider, environment_name, package_key
 from providers.packaging import PackageBuildError, PackageRequest, package_request_object
@@ -25,7 +25,7 @@ PINNED = re.compile(r"^[a-z0-9]+\.azurecr\.io/[a-z0-9_./-]+@sha256:[0-9a-f]{64}$
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    monkeypatch.setattr(model_package, "RETRY_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_transient_failures_give_up_after_the_last_attempt(code):
     service = FakePackaging(transient_failures=99)
     with pytest.raises(Exception, match="Service Unavailable"):
         provider_with(service).create(props_for(code))
-    assert service.builds == model_package.RETRY_ATTEMPTS
+    assert service.builds == retries.RETRY_ATTEMPTS
 
 
 def test_build_that_outlives_the_timeout_ends_with_a_clear_message(code):
