@@ -2,6 +2,7 @@
 
     python -m offline.plan --stack dev [--format table|json]
     python -m offline.plan --config-file path/to/Pulumi.x.yaml
+    python -m offline.plan --stack prod --against OLD.json [--format table|json|markdown]   (the diff: offline/diff.py)
 
 Exit 0: clean plan; 1: a mandatory policy is violated; 2: the stack's settings or files are wrong.
 """
@@ -15,6 +16,8 @@ from typing import Any, Optional
 
 import pulumi
 
+from .diff import PlanFileError, compare, load_plan
+from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
 from .project import PACKAGE_TYPE
@@ -60,6 +63,11 @@ def _detail(r: Registration) -> str:
     return ""
 
 
+def _violation_lines(violations: list[dict[str, Any]]) -> list[str]:
+    return (["Policy violations:" if violations else "Policy violations: none"]
+            + [f"    [{v['level']}] {v['rule']}: {v['resource']}: {v['message']}" for v in violations])
+
+
 def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     stack_urn = f"urn:pulumi:{run.stack}::model-webapp::pulumi:pulumi:Stack::model-webapp-{run.stack}"
     rows = [("", "pulumi:pulumi:Stack", f"model-webapp-{run.stack}", " +  ", "")]
@@ -79,8 +87,7 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     if doc["invokes"]:
         out += ["", "Fake invoke answers used:"]
         out += [f"    {i['token']}({json.dumps(i['args'])}) -> {json.dumps(i['answer'])}" for i in doc["invokes"]]
-    out += ["", "Policy violations:" if doc["violations"] else "Policy violations: none"]
-    out += [f"    [{v['level']}] {v['rule']}: {v['resource']}: {v['message']}" for v in doc["violations"]]
+    out += [""] + _violation_lines(doc["violations"])
     reads = sum(1 for r in run.registrations if r.read)
     out += ["", "Resources:", f"    + {len(rows) - reads} to create"] + ([f"    > {reads} to read"] if reads else [])
     return "\n".join(out)
@@ -92,18 +99,35 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
     parser.add_argument("--policy-config", type=Path,
                         help="policy pack config (as for --policy-pack-config); default policies/config/STACK.json")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--against", type=Path, metavar="OLD.json",
+                        help="an earlier --format json plan of the same stack: show what changes from it")
+    parser.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                        help="markdown: the diff for a pull request's summary (needs --against)")
     args = parser.parse_args(argv)
     try:
+        if args.format == "markdown" and args.against is None:
+            raise PlanFileError("--format markdown shows a diff: add --against OLD.json")
+        old = load_plan(args.against) if args.against else None
         config = load_stack_config(args.stack, args.config_file)
+        if old is not None and old["stack"] != config.stack:
+            raise PlanFileError(f"{args.against} is a plan of stack {old['stack']!r}, not {config.stack!r}: "
+                                f"compare plans of the same stack")
         policy_config = load_policy_config(config.stack, args.policy_config)
         run = run_program(config.values, config.stack, FakeAzure(), list(config.secret_keys))
-    except (StackFileError, PolicyConfigError, pulumi.RunError) as exc:
+    except (PlanFileError, StackFileError, PolicyConfigError, pulumi.RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     violations = evaluate(run, policy_config)
     doc = plan_document(run, violations)
-    print(json.dumps(doc, indent=2) if args.format == "json" else render_table(doc, run))
+    comparison = compare(old, doc, str(args.against)) if old is not None else None
+    if args.format == "json":
+        print(json.dumps({**doc, **comparison.as_json()} if comparison else doc, indent=2))
+    elif args.format == "markdown":
+        print(render_diff_markdown(comparison, violations))
+    elif comparison:
+        print("\n".join(render_diff_table(comparison) + [""] + _violation_lines(violations)))
+    else:
+        print(render_table(doc, run))
     mandatory = [v for v in violations if v.get("level") == "mandatory"]
     return EXIT_VIOLATION if mandatory else EXIT_CLEAN
 

@@ -1,0 +1,133 @@
+"""How each resource type turns changed inputs into update or replace, and what its change means to a reader.
+
+The offline diff (offline/diff.py) finds which input paths changed; a rule here says what the engine would do with
+them. A rule is a function (old resource, new resource, changed paths) -> Verdict, where a resource is one entry of
+the plan JSON (None when it is created or deleted). Give a new resource type its own rule by adding it to RULES:
+the line it returns as `meaning` is shown under the resource and collected in the summary.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from pulumi.runtime.rpc import UNKNOWN as ENGINE_UNKNOWN
+
+from providers.model_package import ModelPackageProvider
+
+from .mock_engine import UNKNOWN
+from .project import PACKAGE_TYPE
+
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    op: str  # "create", "update", "replace", "delete" or "same"
+    replace_because: tuple[str, ...] = ()  # the changed paths that force the replacement
+    meaning: Optional[str] = None  # one line for a reader: what this change costs or does
+    facts: dict[str, Any] = field(default_factory=dict)  # the same, for machines (JSON)
+
+
+Rule = Callable[[Optional[Resource], Optional[Resource], list[str]], Verdict]
+
+
+def top(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def _plain(old: Optional[Resource], new: Optional[Resource], changed: list[str],
+           replace_keys: frozenset[str] = frozenset()) -> Verdict:
+    if old is None:
+        return Verdict("create")
+    if new is None:
+        return Verdict("delete")
+    because = tuple(p for p in changed if top(p) in replace_keys)
+    return Verdict("replace" if because else "update" if changed else "same", because)
+
+
+# -- azure-native ----------------------------------------------------------------------------------------------------
+# The provider replaces a resource when an input in its ARM URL path changes (its name, resource group, scope...) or
+# an input its metadata marks force-new. The path inputs are read from the installed SDK: they are exactly the
+# arguments of the type's get_<resource>() function. The force-new marks live in the provider binary, which is not
+# here: ARM refuses to move a resource (`location`), and pulumi-azure-native's forceNewMap names these for the types
+# this stack declares. `pulumi preview` has the last word.
+FORCE_NEW = {
+    "*": {"location"},
+    "azure-native:web:WebApp": {"kind"},
+    "azure-native:web:WebAppSlot": {"kind"},
+    "azure-native:authorization:RoleAssignment": {"principalId"},
+}
+_PATH_FALLBACK = ("resourceGroupName", "name", "resourceName", "scope")  # types without a get function
+_path_inputs_cache: dict[str, frozenset[str]] = {}
+
+
+def azure_path_inputs(type_token: str) -> frozenset[str]:
+    """The wire names of the inputs in a resource's ARM URL path, from the SDK's get function and Args class."""
+    if type_token not in _path_inputs_cache:
+        _, module_name, resource = type_token.split(":")
+        found: set[str] = set()
+        try:
+            module = importlib.import_module(f"pulumi_azure_native.{module_name}")
+            args_class = getattr(module, f"{resource}Args", None)
+            getter = getattr(module, "get_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", resource).lower(), None)
+        except ImportError:
+            module, args_class, getter = None, None, None
+        if args_class is not None:
+            properties = {name: getattr(getattr(args_class, name), "fget", None) for name in dir(args_class)
+                          if isinstance(getattr(args_class, name, None), property)}
+            wire = {name: getattr(fget, "_pulumi_name", name) for name, fget in properties.items()}
+            if getter is not None:
+                found = {wire[p] for p in inspect.signature(getter).parameters if p in wire}
+            else:
+                found = set(wire.values()) & set(_PATH_FALLBACK)
+        _path_inputs_cache[type_token] = frozenset(found or _PATH_FALLBACK)
+    return _path_inputs_cache[type_token]
+
+
+def azure_native(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    typ = (new or old)["type"]
+    keys = azure_path_inputs(typ) | FORCE_NEW["*"] | FORCE_NEW.get(typ, set())
+    return _plain(old, new, changed, frozenset(keys))
+
+
+# -- the package image ------------------------------------------------------------------------------------------------
+def _provider_inputs(resource: Resource) -> dict[str, Any]:
+    """Plan inputs as the engine hands them to the provider: no pickled provider, unknowns as the engine's marker."""
+    return {k: ENGINE_UNKNOWN if v == UNKNOWN else v for k, v in resource["inputs"].items() if k != "__provider"}
+
+
+def model_package(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    """Rebuild or not, decided by the provider's own diff (providers/model_package.py), never a copy of its rules."""
+    if old is None:
+        return Verdict("create", meaning="package image: BUILD (new package: minutes to tens of minutes)",
+                       facts={"rebuild": True, "because": ["new package"]})
+    if new is None:
+        return Verdict("delete", meaning="package image: no longer built by this stack (its environment is archived)",
+                       facts={"rebuild": False, "because": []})
+    result = ModelPackageProvider().diff("", _provider_inputs(old), _provider_inputs(new))
+    replaces = tuple(result.replaces or ())
+    if replaces:
+        return Verdict("replace", replaces,
+                       f"package image: REBUILD (minutes to tens of minutes), because {', '.join(replaces)} changed",
+                       {"rebuild": True, "because": list(replaces)})
+    op = "update" if result.changes else "same"
+    tail = f"; updated in place: {', '.join(changed)}" if op == "update" else ""
+    return Verdict(op, (), f"package image: no rebuild{tail}", {"rebuild": False, "because": []})
+
+
+# -- which rule --------------------------------------------------------------------------------------------------------
+RULES: dict[str, Rule] = {
+    PACKAGE_TYPE: model_package,
+    # A later resource type adds its own rule here, e.g. the slot swap saying whether a swap will happen.
+}
+
+
+def rule_for(type_token: str) -> Rule:
+    if type_token in RULES:
+        return RULES[type_token]
+    if type_token.startswith("azure-native:"):
+        return azure_native
+    return _plain
