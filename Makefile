@@ -12,7 +12,7 @@ INSTALL ?= uv
 UV_PIN := $(shell grep -m1 '^uv==' requirements-dev.txt)
 UV ?= $(shell command -v uv 2>/dev/null)
 
-.PHONY: setup demo test serve plans plan-prod docs bench-plan bench-score clean
+.PHONY: setup demo test serve plans plan-prod docs rollback bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -47,6 +47,11 @@ plans: setup
 
 docs: setup
 	$(PY) -m settings.docs --write
+
+# The emergency way back: swap the staging slot (the previous image) into production. Needs the Pulumi CLI and az login.
+rollback: setup
+	@test -n "$(STACK)" || { echo "name the stack: make rollback STACK=prod"; exit 2; }
+	$(PY) -m providers.rollback --stack $(STACK)
 
 bench-plan: setup
 	$(PY) -m benchmarks.plan --stack prod

@@ -6,12 +6,16 @@ from pulumi_azure_native import web
 from settings.stack_settings import EntraAuth
 
 
-def auth_settings_args(auth: EntraAuth) -> dict:
+def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
     return dict(
         platform=web.AuthPlatformArgs(enabled=True),
         global_validation=web.GlobalValidationArgs(
             require_authentication=True,
             unauthenticated_client_action=web.UnauthenticatedClientActionV2.RETURN401,
+            # Health probes and the swap's warm-up ping must reach the container, not a 401. An excluded path is
+            # matched exactly (a subtree needs "/path/*", Microsoft's answer in azure-docs issue 86514), so
+            # excluding "/" leaves /score protected.
+            excluded_paths=[health_path],
         ),
         http_settings=web.HttpSettingsArgs(require_https=True),
         identity_providers=web.IdentityProvidersArgs(

@@ -8,15 +8,16 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi_azure_native import monitor, resources, web
 
-from .access import restriction_args
-from .entra_auth import auth_settings_args
 from settings.images import parse_image
-from .registry import find_workspace_registry
-from .registry_access import pull_with_admin_credentials, pull_with_identity
-from .scaling import cpu_profile
 from settings.stack_settings import Settings
 
-HEALTH_CHECK_PATH = "/"
+from .entra_auth import auth_settings_args
+from .registry import find_workspace_registry
+from .registry_access import pull_with_admin_credentials, pull_with_identity
+from .release import staging_slot
+from .scaling import cpu_profile
+from .site import HEALTH_CHECK_PATH, site_args
+
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ModelWebApp(pulumi.ComponentResource):
     app_name: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     image: pulumi.Output[str]
+    staging_slot: pulumi.Output[Optional[str]]  # the slot releases go through, for `make rollback`; None in place
 
     def __init__(self, name: str, args: ModelWebAppArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("model-webapp:index:ModelWebApp", name, None, opts)
@@ -73,39 +75,17 @@ class ModelWebApp(pulumi.ComponentResource):
             pull = pull_with_admin_credentials(s, registry, workspace_provider)
         image = pulumi.Output.all(args.image, registry.login_server).apply(lambda v: _same_registry(*v))
 
-        app_settings = [
-            web.NameValuePairArgs(name="WEBSITES_PORT", value=str(s.server_port)),
-            web.NameValuePairArgs(name="WEBSITES_ENABLE_APP_SERVICE_STORAGE", value="false"),
-            web.NameValuePairArgs(name="WEBSITES_CONTAINER_START_TIME_LIMIT", value=str(s.container_start_time_limit)),
-            web.NameValuePairArgs(name="WORKER_COUNT", value=str(s.worker_count)),
-            *pull.app_settings,
-        ]
+        # Production is created with the image; with a slot, the swap owns it from then on, and a later up must
+        # not revert a swapped image (nested paths in ignore_changes are the engine's camelCase ones).
+        args = site_args(s, pull, plan.id, image.apply(lambda i: f"DOCKER|{i}"), tags)
         site = web.WebApp(
             f"{name}-app",
             resource_group_name=group.name,
-            location=s.location,
-            server_farm_id=plan.id,
-            kind="app,linux,container",
-            reserved=True,
-            https_only=True,
-            ssh_enabled=s.ssh_enabled,
-            identity=pull.identity,
-            site_config=web.SiteConfigArgs(
-                linux_fx_version=image.apply(lambda i: f"DOCKER|{i}"),
-                app_settings=app_settings,
-                min_tls_version="1.2",
-                scm_min_tls_version="1.2",
-                ftps_state="Disabled",
-                http20_enabled=True,
-                remote_debugging_enabled=False,
-                always_on=s.sku.has_always_on,
-                health_check_path=HEALTH_CHECK_PATH,
-                **restriction_args(s.access),
-                **pull.site_config,
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=pull.depends_on),
+            **args,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=pull.depends_on,
+                                        ignore_changes=["siteConfig.linuxFxVersion"] if s.uses_slot else None),
         )
+        swap = staging_slot(name, s, site, group, args, pull.depends_on, self) if s.uses_slot else None
 
         web.WebAppFtpAllowed(
             f"{name}-ftp-basic-auth", name=site.name, resource_group_name=group.name, allow=False, opts=child
@@ -125,17 +105,18 @@ class ModelWebApp(pulumi.ComponentResource):
                 opts=child,
             )
         if s.auth.enabled:
-            web.WebAppAuthSettingsV2(
-                f"{name}-auth", name=site.name, resource_group_name=group.name, **auth_settings_args(s.auth), opts=child
-            )
+            web.WebAppAuthSettingsV2(f"{name}-auth", name=site.name, resource_group_name=group.name,
+                                     **auth_settings_args(s.auth, HEALTH_CHECK_PATH), opts=child)
 
         self.scoring_uri = site.default_host_name.apply(lambda host: f"https://{host}/score")
         self.app_name = site.name
         self.resource_group_name = group.name
         self.image = image
+        self.staging_slot = pulumi.Output.from_input(s.release.slot_name if swap else None)
         self.register_outputs({
             "scoring_uri": self.scoring_uri,
             "app_name": self.app_name,
             "resource_group_name": self.resource_group_name,
             "image": self.image,
+            "staging_slot": self.staging_slot,
         })

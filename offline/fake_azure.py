@@ -17,6 +17,7 @@ from .project import PACKAGE_TYPE
 
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
 FAKE_ADMIN_PASSWORD = "fake-registry-admin-password-Iv0lRZQ9762LUJrF"
+FAKE_INBOUND_IP = "198.51.100.20"  # documentation range (RFC 5737)
 
 
 def _suffix(name: str) -> str:
@@ -58,10 +59,16 @@ class FakeAzure(pulumi.runtime.Mocks):
             answer = {"username": a["registryName"],
                       "passwords": [{"name": "password", "value": self.admin_password},
                                     {"name": "password2", "value": self.admin_password[::-1]}]}
+        elif token == "azure-native:authorization:getClientConfig":
+            answer = {"subscriptionId": FAKE_SUBSCRIPTION, "tenantId": _fake_guid("tenant"),
+                      "clientId": _fake_guid("deployer"), "objectId": _fake_guid("deployer", "object")}
         elif token == "azure-native:resources:getResource" and a.get("resourceType") == "registries":
             mode = {"roleAssignmentMode": self.role_assignment_mode} if self.role_assignment_mode else {}
             answer = {"name": a["resourceName"], "type": "Microsoft.ContainerRegistry/registries",
                       "properties": {"loginServer": f"{a['resourceName']}.azurecr.io", **mode}}
+        elif token == "azure-native:resources:getResource" and a.get("resourceType") == "sites":
+            answer = {"name": a["resourceName"], "type": "Microsoft.Web/sites",
+                      "properties": {"inboundIpAddress": FAKE_INBOUND_IP}}
         else:
             raise NotImplementedError(f"the offline plan has no fake answer for invoke {token}")
         shown = {k: ("[secret]" if k == "passwords" else v) for k, v in answer.items()}
@@ -89,6 +96,9 @@ class FakeAzure(pulumi.runtime.Mocks):
                 for i in identity["userAssignedIdentities"]}}
         if typ == "azure-native:web:WebApp":
             state["defaultHostName"] = f"{physical}.azurewebsites.net"
+            state["customDomainVerificationId"] = _fake_guid("domain-verification").replace("-", "").upper()
+        if typ == "azure-native:web:Certificate":
+            state["thumbprint"] = hashlib.sha1(f"fake-cert:{state.get('canonicalName')}".encode()).hexdigest().upper()
         if typ == "azure-native:managedidentity:UserAssignedIdentity":
             state["principalId"] = _fake_guid(name, "principal")
             state["clientId"] = _fake_guid(name, "client")

@@ -5,13 +5,17 @@ import re
 from typing import Any, Iterable, Mapping, Optional
 
 WEB_APP = "azure-native:web:WebApp"
+WEB_APP_SLOT = "azure-native:web:WebAppSlot"
+SITES = (WEB_APP, WEB_APP_SLOT)  # a slot is held to everything production is
 PLAN = "azure-native:web:AppServicePlan"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 AUTOSCALE = "azure-native:monitor:AutoscaleSetting"
 AUTH = "azure-native:web:WebAppAuthSettingsV2"
+AUTH_SLOT = "azure-native:web:WebAppAuthSettingsV2Slot"
 FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
 SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
+BASIC_AUTH = (FTP_ALLOWED, SCM_ALLOWED, "azure-native:web:WebAppFtpAllowedSlot", "azure-native:web:WebAppScmAllowedSlot")
 
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # what a registry in ABAC mode honours instead

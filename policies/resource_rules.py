@@ -4,18 +4,18 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
-from .props import (FTP_ALLOWED, PINNED_IMAGE, PLAN, SCM_ALLOWED, TIERS, WEB_APP, app_settings, as_number, tier_rank,
-                    value)
+from .props import (BASIC_AUTH, PINNED_IMAGE, PLAN, SITES, TIERS, WEB_APP, WEB_APP_SLOT, app_settings, as_number,
+                    tier_rank, value)
 
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
-TAGGABLE = (WEB_APP, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
+TAGGABLE = (WEB_APP, WEB_APP_SLOT, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
             "azure-native:monitor:AutoscaleSetting")
 
 
 def _web_app(check):
-    """Runs `check` only on web apps."""
+    """Runs `check` on web apps and their slots alike: the slot passes what production passes."""
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type == WEB_APP:
+        if args.resource_type in SITES:
             check(args, report)
     validate.__name__ = check.__name__
     return validate
@@ -146,7 +146,7 @@ def minimum_sku(args, report):
 
 
 def basic_auth_publishing_disabled(args, report):
-    if args.resource_type in (FTP_ALLOWED, SCM_ALLOWED) and value(args.props, "allow") is not False:
+    if args.resource_type in BASIC_AUTH and value(args.props, "allow") is not False:
         report("basic-auth publishing must be off: set allow=False.")
 
 
@@ -187,7 +187,7 @@ RESOURCE_POLICIES = [
     _policy("plan-linux", "App Service plans for containers are Linux.", linux_plan, MANDATORY),
     _policy("plan-minimum-sku", "The plan's tier is at least the stack's minimum.", minimum_sku, MANDATORY,
             {"minimumTier": {"type": "string", "enum": list(TIERS), "default": "Free"}}),
-    _policy("basic-auth-publishing-disabled", "FTP and SCM basic-auth publishing are off.",
+    _policy("basic-auth-publishing-disabled", "FTP and SCM basic-auth publishing are off (sites and slots).",
             basic_auth_publishing_disabled, MANDATORY),
     _policy("required-tags", "Resources that take tags carry the required ones.", required_tags, MANDATORY,
             {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": ["environment"]}}),

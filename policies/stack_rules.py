@@ -5,8 +5,8 @@ from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .props import (AUTH, AUTOSCALE, IDENTITY, PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, WEB_APP, of_type,
-                    tier_rank, value)
+from .props import (AUTH, AUTH_SLOT, AUTOSCALE, IDENTITY, PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES,
+                    WEB_APP_SLOT, of_type, tier_rank, value)
 
 BROADER_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -37,7 +37,7 @@ def _depends_on(resource, other) -> bool:
 
 def acr_pull_least_privilege(args: StackValidationArgs, report: ReportViolation) -> None:
     identities = of_type(args.resources, IDENTITY)
-    pull_principals = {value(i.props, "principalId") for s in of_type(args.resources, WEB_APP)
+    pull_principals = {value(i.props, "principalId") for s in _sites(args.resources)
                        for i in [_pull_identity(s, identities)] if i is not None}
     for assignment in of_type(args.resources, ROLE_ASSIGNMENT):
         principal = value(assignment.props, "principalId")
@@ -57,7 +57,7 @@ def acr_pull_least_privilege(args: StackValidationArgs, report: ReportViolation)
 
 def pull_assignment_before_site(args: StackValidationArgs, report: ReportViolation) -> None:
     identities = of_type(args.resources, IDENTITY)
-    for site in of_type(args.resources, WEB_APP):
+    for site in _sites(args.resources):
         identity = _pull_identity(site, identities)
         if value(site.props, "siteConfig.acrUseManagedIdentityCreds") is not True:
             continue
@@ -69,8 +69,8 @@ def pull_assignment_before_site(args: StackValidationArgs, report: ReportViolati
 
 
 def require_entra_auth(args: StackValidationArgs, report: ReportViolation) -> None:
-    auths = of_type(args.resources, AUTH)
-    for site in of_type(args.resources, WEB_APP):
+    auths = of_type(args.resources, AUTH) + of_type(args.resources, AUTH_SLOT)
+    for site in _sites(args.resources):
         mine = [a for a in auths if _depends_on(a, site)]
         ok = any(value(a.props, "platform.enabled") is True
                  and value(a.props, "globalValidation.requireAuthentication") is True
@@ -82,7 +82,7 @@ def require_entra_auth(args: StackValidationArgs, report: ReportViolation) -> No
 
 
 def always_on(args: StackValidationArgs, report: ReportViolation) -> None:
-    for site in of_type(args.resources, WEB_APP):
+    for site in _sites(args.resources):
         for plan in (d for d in site.dependencies if d.resource_type == PLAN):
             if tier_rank(value(plan.props, "sku.tier")) > tier_rank("Shared") and \
                     value(site.props, "siteConfig.alwaysOn") is not True:
@@ -96,6 +96,18 @@ def autoscale_tier(args: StackValidationArgs, report: ReportViolation) -> None:
             if tier_rank(value(plan.props, "sku.tier")) < tier_rank("Standard"):
                 report("autoscale targets a plan below Standard tier, which cannot scale out: raise model-webapp:sku "
                        "or disable autoscale.", setting.urn)
+
+
+def slot_tier(args: StackValidationArgs, report: ReportViolation) -> None:
+    for slot in of_type(args.resources, WEB_APP_SLOT):
+        for plan in (d for d in slot.dependencies if d.resource_type == PLAN):
+            if tier_rank(value(plan.props, "sku.tier")) < tier_rank("Standard"):
+                report("a deployment slot on a plan below Standard tier, which has none: raise model-webapp:sku or "
+                       "set release.strategy inPlace.", slot.urn)
+
+
+def _sites(resources) -> list:
+    return [r for r in resources if r.resource_type in SITES]
 
 
 def _policy(name, description, validate, level):
@@ -113,4 +125,5 @@ STACK_POLICIES = [
             require_entra_auth, EnforcementLevel.DISABLED),
     _policy("web-app-always-on", "Always On is set on plans that have it.", always_on, MANDATORY),
     _policy("autoscale-standard-tier", "Autoscale targets only Standard tier or above.", autoscale_tier, MANDATORY),
+    _policy("slot-standard-tier", "Deployment slots only on Standard tier or above.", slot_tier, MANDATORY),
 ]

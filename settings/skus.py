@@ -17,6 +17,10 @@ class Sku:
         return self.tier not in ("Free", "Shared")
 
     @property
+    def supports_slots(self) -> bool:
+        return self.tier in AUTOSCALE_TIERS  # deployment slots start at Standard, as autoscale does
+
+    @property
     def supports_autoscale(self) -> bool:
         return self.tier in AUTOSCALE_TIERS
 

@@ -7,6 +7,7 @@ import difflib
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, Mapping, Optional, get_args
@@ -163,6 +164,66 @@ class Access(Part):
         return self
 
 
+class Release(Part):
+    strategy: Optional[Literal["slot", "inPlace"]] = Field(None, description="slot: the new image starts in a staging "
+                                                           "slot, passes a health gate and is swapped in; inPlace: "
+                                                           "written straight into production. Default slot on Standard "
+                                                           "tier and above, inPlace below (slots need Standard).")
+    slot_name: text(r"^[a-z][a-z0-9-]{0,39}$", "must be a slot name (lowercase letters, digits, hyphens)") = Field(
+        "staging", description="The staging slot's name.")
+    health_timeout_minutes: int = Field(20, ge=1, le=120, description="How long the gate waits for the slot to run "
+                                        "the new image and answer its health check (Azure ML images are large).")
+    smoke_request: str = Field("model/sample-request.json", description="A JSON request sent to the slot's /score "
+                               "before the swap; 200 with one prediction per row is required. Empty disables it.")
+
+
+# A lowercase FQDN the free managed certificate accepts: letters, digits, hyphens and dots, at most 64 characters.
+HOST_NAME = r"^(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+DNS_ZONE_ID = (r"^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resource[Gg]roups/[-\w.()]{1,90}/"
+               r"providers/[Mm]icrosoft\.[Nn]etwork/dns[Zz]ones/[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+               r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+def _no_wildcard(host: Any) -> Any:
+    if isinstance(host, str) and "*" in host:
+        raise PydanticCustomError("allowed", "a wildcard is not supported: the free managed certificate covers one "
+                                  "host name; name it, such as score.contoso.com")
+    return host
+
+
+@dataclass(frozen=True)
+class DnsZone:
+    subscription_id: str
+    resource_group: str
+    name: str  # lowercase
+
+
+class CustomDomain(Part):
+    host_name: Annotated[text(HOST_NAME, "must be a lowercase fully qualified domain name such as score.contoso.com "
+                              "(letters, digits, hyphens and dots, at most 64 characters)"),
+                         BeforeValidator(_no_wildcard)] = Field(
+        description="The custom host name, a lowercase FQDN such as score.contoso.com (no wildcard).")
+    dns_zone_id: Optional[text(DNS_ZONE_ID, "must be an Azure DNS zone id: /subscriptions/<id>/resourceGroups/<group>/"
+                               "providers/Microsoft.Network/dnszones/<zone>")] = Field(
+        None, description="An Azure DNS zone the deployment writes the records to; unset: you create them where your "
+                          "DNS is (the dns_records_to_create output).")
+
+    @model_validator(mode="after")
+    def _host_in_zone(self) -> "CustomDomain":
+        zone = self.zone
+        check([("hostName", self.host_name, f"is not in the DNS zone {zone.name} (dnsZoneId): use a host name in that "
+                "zone, or the zone that holds this host name")]
+              if zone and self.host_name != zone.name and not self.host_name.endswith(f".{zone.name}") else [])
+        return self
+
+    @property
+    def zone(self) -> Optional[DnsZone]:
+        if not self.dns_zone_id:
+            return None
+        parts = self.dns_zone_id.split("/")  # "", subscriptions, <id>, resourceGroups, <group>, providers, ..., <zone>
+        return DnsZone(subscription_id=parts[2], resource_group=parts[4], name=parts[-1].lower())
+
+
 def _pinned(image: Optional[str]) -> Optional[str]:
     if image and not IMAGE_PATTERN.match(image):
         raise PydanticCustomError("allowed", f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
@@ -206,10 +267,14 @@ class Settings(Part):
     autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
     auth: EntraAuth = Field(EntraAuth(), description="Entra ID authentication of the scoring API.")
     access: Optional[Access] = Field(None, description="Who may call the site: IP ranges and/or one Azure Front Door.")
+    custom_domain: Optional[CustomDomain] = Field(None, description="A custom host name with a free managed TLS "
+                                                  "certificate (Basic plan or above).")
+    release: Release = Field(Release(), description="How a new image reaches production.")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
     _stack: str = PrivateAttr("")
+    _smoke_rows: Optional[list] = PrivateAttr(None)
 
     @field_validator("worker_count")
     @classmethod
@@ -227,10 +292,42 @@ class Settings(Part):
         problems += [(f"autoscale.{key}", count, f"must be a whole number from 1 to {sku.max_instances} on {sku.name}")
                      for key in ("minInstances", "maxInstances", "defaultInstances")
                      for count in [getattr(auto, to_snake(key))] if auto.enabled and count > sku.max_instances]
+        if self.release.strategy == "slot" and not sku.supports_slots:
+            problems.append(("release.strategy", "slot", f"deployment slots need Standard tier or above; sku {sku.name} "
+                             f"is {sku.tier}: raise the sku or set release.strategy inPlace"))
+        self._smoke_rows, bad = self._read_smoke_request((info.context or {}).get("project_dir", PROJECT_DIR))
+        problems += bad
+        if self.custom_domain and sku.tier in ("Free", "Shared"):  # no TLS bindings on these tiers
+            problems.append(("customDomain.hostName", self.custom_domain.host_name, "a custom domain with a free managed "
+                             f"certificate needs a Basic plan or above; sku {sku.name} is {sku.tier}: raise the sku or "
+                             "remove customDomain"))
         if not (self.image or self.promote_from):  # the stack builds its package: the code must be on disk
             problems += self._missing_code((info.context or {}).get("project_dir", PROJECT_DIR))
         check(problems)
         return self
+
+    def _read_smoke_request(self, project_dir: Path) -> tuple[Optional[list], list[tuple[str, Any, str]]]:
+        path = self.release.smoke_request
+        if not self.uses_slot or not path:
+            return None, []
+        try:
+            rows = json.loads((project_dir / path).read_text())["data"]
+            assert isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows)
+            return rows, []
+        except FileNotFoundError:
+            return None, [("release.smokeRequest", path, f"no such file under {project_dir}")]
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return None, [("release.smokeRequest", path, 'must be a JSON file {"data": [[...], ...]} with a row or more')]
+
+    @property
+    def uses_slot(self) -> bool:
+        """Whether new images go through the staging slot: release.strategy, or the tier's default."""
+        return self.release.strategy == "slot" or (self.release.strategy is None and self.sku.supports_slots)
+
+    @property
+    def smoke_rows(self) -> Optional[list]:
+        """The smoke request's rows, read once with the settings; None when the gate sends none."""
+        return self._smoke_rows
 
     def _missing_code(self, project_dir: Path) -> list[tuple[str, Any, str]]:
         code, root = self.code, project_dir / self.code.source_dir

@@ -246,6 +246,14 @@ def test_always_on_needs_the_plans_tier():
     assert stack_rule("web-app-always-on", graph) == set()
 
 
+def test_slots_only_on_standard_or_above():
+    basic = resource(PLAN, "basic", {"sku": {"tier": "Basic"}})
+    standard = resource(PLAN, "standard", {"sku": {"tier": "Standard"}})
+    slots = [resource("azure-native:web:WebAppSlot", "on-basic", {}, [basic]),
+             resource("azure-native:web:WebAppSlot", "on-standard", {}, [standard])]
+    assert stack_rule("slot-standard-tier", [basic, standard, *slots]) == {"urn:on-basic"}
+
+
 def test_autoscale_only_on_standard_or_above():
     basic = resource(PLAN, "basic", {"sku": {"tier": "Basic"}})
     premium = resource(PLAN, "premium", {"sku": {"tier": "PremiumV3"}})

@@ -151,7 +151,8 @@ def test_prod_autoscale_on_cpu(prod):
 def test_prod_entra_auth_returns_401(prod):
     auth = prod.one(AUTH).inputs
     assert auth["platform"]["enabled"] is True
-    assert auth["globalValidation"] == {"requireAuthentication": True, "unauthenticatedClientAction": "Return401"}
+    assert auth["globalValidation"] == {"requireAuthentication": True, "unauthenticatedClientAction": "Return401",
+                                        "excludedPaths": ["/"]}
     aad = auth["identityProviders"]["azureActiveDirectory"]
     assert aad["enabled"] is True
     assert aad["registration"]["clientId"] == "22222222-2222-2222-2222-222222222222"
@@ -175,7 +176,7 @@ def test_outputs(dev):
     host = dev.one(WEB_APP)
     assert dev.outputs["scoring_uri"].startswith("https://") and dev.outputs["scoring_uri"].endswith(".azurewebsites.net/score")
     assert dev.outputs["image"] == host.inputs["siteConfig"]["linuxFxVersion"].removeprefix("DOCKER|")
-    assert set(dev.outputs) == {"scoring_uri", "app_name", "resource_group_name", "image"}
+    assert set(dev.outputs) >= {"scoring_uri", "app_name", "resource_group_name", "image", "staging_slot"}
 
 
 def test_dev_builds_its_own_package_and_the_site_runs_it(dev):

@@ -1,0 +1,54 @@
+"""The staging slot a site releases through, and the health-gated swap into production.
+
+Per site: the slot and its swap belong to the site they release (several sites may share one plan later).
+A swap does not carry identities, restrictions, basic-auth or auth settings: the slot gets its own, the same
+as production's, from the same definition.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import authorization, resources, web
+
+from providers.slot_swap import SlotSwap
+from settings.stack_settings import Settings
+
+from .entra_auth import auth_settings_args
+from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
+
+
+def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, args: dict[str, Any],
+                 depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SlotSwap:
+    """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
+    slot_name = s.release.slot_name
+    child = pulumi.ResourceOptions(parent=parent)
+    slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,
+                          opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
+    on_slot = pulumi.ResourceOptions(parent=parent, depends_on=[slot])
+    guards: list[pulumi.Resource] = [
+        web.WebAppFtpAllowedSlot(f"{name}-slot-ftp-basic-auth", name=site.name, resource_group_name=group.name,
+                                 slot=slot_name, allow=False, opts=on_slot),
+        web.WebAppScmAllowedSlot(f"{name}-slot-scm-basic-auth", name=site.name, resource_group_name=group.name,
+                                 slot=slot_name, allow=False, opts=on_slot),
+        # The warm-up settings govern the swap of the slot they sit on: they stay with it.
+        web.WebAppSlotConfigurationNames(f"{name}-sticky-settings", name=site.name, resource_group_name=group.name,
+                                         app_setting_names=list(WARMUP_SETTINGS), opts=on_slot),
+    ]
+    if s.auth.enabled:
+        guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group.name,
+                                                   slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH),
+                                                   opts=on_slot))
+    subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    return SlotSwap(f"{name}-swap", {
+        "subscription_id": subscription.subscription_id,
+        "resource_group": group.name,
+        "site_name": site.name,
+        "slot_name": slot_name,
+        "expected_image": args["site_config"].linux_fx_version,
+        "health_path": HEALTH_CHECK_PATH,
+        "health_timeout_minutes": s.release.health_timeout_minutes,
+        "smoke_rows": s.smoke_rows,
+        "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
+    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
+

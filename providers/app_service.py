@@ -1,0 +1,89 @@
+"""The thin adapter over azure-mgmt-web (and plain HTTPS to the site) that the slot swap and the rollback call.
+
+Everything that talks to Azure for a release is here, behind `SiteService`, so the provider can be tested
+against an in-memory fake. Clients and credentials are made per call and never kept beyond it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class Site:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int  # 0 when no answer came (connection refused, timeout)
+    body: str
+
+
+class SiteService(Protocol):
+    def image(self, slot: Optional[str]) -> Optional[str]: ...  # linuxFxVersion; None slot: production
+    def host_name(self, slot: Optional[str]) -> str: ...
+    def get(self, url: str, token: Optional[str]) -> Answer: ...
+    def post(self, url: str, body: str, token: Optional[str]) -> Answer: ...
+    def swap_with_production(self, slot: str) -> None: ...
+    def token(self, audience: str) -> str: ...
+
+
+class AzureSiteService:
+    """SiteService on azure-mgmt-web; one instance per provider call."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def _client(self):
+        from azure.identity import DefaultAzureCredential
+        from azure.mgmt.web import WebSiteManagementClient
+
+        return WebSiteManagementClient(DefaultAzureCredential(), self.site.subscription_id)
+
+    def image(self, slot: Optional[str]) -> Optional[str]:
+        apps, s = self._client().web_apps, self.site
+        config = apps.get_configuration_slot(s.resource_group, s.name, slot) if slot else \
+            apps.get_configuration(s.resource_group, s.name)
+        return config.linux_fx_version
+
+    def host_name(self, slot: Optional[str]) -> str:
+        apps, s = self._client().web_apps, self.site
+        found = apps.get_slot(s.resource_group, s.name, slot) if slot else apps.get(s.resource_group, s.name)
+        return found.default_host_name
+
+    def get(self, url: str, token: Optional[str]) -> Answer:
+        return self._http("GET", url, None, token)
+
+    def post(self, url: str, body: str, token: Optional[str]) -> Answer:
+        return self._http("POST", url, body, token)
+
+    @staticmethod
+    def _http(method: str, url: str, body: Optional[str], token: Optional[str]) -> Answer:
+        import requests
+
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = requests.request(method, url, data=body, headers=headers, timeout=60)
+        except requests.RequestException as exc:
+            return Answer(0, f"{type(exc).__name__}: {exc}")
+        return Answer(response.status_code, response.text[:2000])
+
+    def swap_with_production(self, slot: str) -> None:
+        from azure.mgmt.web.models import CsmSlotEntity
+
+        s = self.site
+        # Blocks until the swap (warm-up of the slot included) has finished or failed.
+        self._client().web_apps.begin_swap_slot_with_production(
+            s.resource_group, s.name, CsmSlotEntity(target_slot=slot, preserve_vnet=True)).result()
+
+    def token(self, audience: str) -> str:
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential().get_token(f"{audience.rstrip('/')}/.default").token
