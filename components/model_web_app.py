@@ -11,7 +11,9 @@ from pulumi_azure_native import monitor, resources, web
 from settings.images import parse_image
 from settings.stack_settings import Settings
 
+from .custom_domain import bind_custom_domain
 from .entra_auth import auth_settings_args
+from .monitoring import diagnostics, plan_alert, shared_monitoring, site_alerts, telemetry_settings
 from .registry import find_workspace_registry
 from .registry_access import pull_with_admin_credentials, pull_with_identity
 from .release import staging_slot
@@ -42,6 +44,8 @@ class ModelWebApp(pulumi.ComponentResource):
     resource_group_name: pulumi.Output[str]
     image: pulumi.Output[str]
     staging_slot: pulumi.Output[Optional[str]]  # the slot releases go through, for `make rollback`; None in place
+    default_host_name: pulumi.Output[str]  # <app>.azurewebsites.net, custom domain or not
+    dns_records_to_create: Optional[pulumi.Output[list]]  # customDomain without dnsZoneId: what the user creates
 
     def __init__(self, name: str, args: ModelWebAppArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("model-webapp:index:ModelWebApp", name, None, opts)
@@ -77,7 +81,8 @@ class ModelWebApp(pulumi.ComponentResource):
 
         # Production is created with the image; with a slot, the swap owns it from then on, and a later up must
         # not revert a swapped image (nested paths in ignore_changes are the engine's camelCase ones).
-        args = site_args(s, pull, plan.id, image.apply(lambda i: f"DOCKER|{i}"), tags)
+        hub = shared_monitoring(name, s, group, self)
+        args = site_args(s, pull, plan.id, image.apply(lambda i: f"DOCKER|{i}"), tags, telemetry_settings(hub))
         site = web.WebApp(
             f"{name}-app",
             resource_group_name=group.name,
@@ -85,7 +90,10 @@ class ModelWebApp(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=pull.depends_on,
                                         ignore_changes=["siteConfig.linuxFxVersion"] if s.uses_slot else None),
         )
-        swap = staging_slot(name, s, site, group, args, pull.depends_on, self) if s.uses_slot else None
+        swap = staging_slot(name, s, site, group, args, pull.depends_on, hub, self) if s.uses_slot else None
+        diagnostics(name, hub, site, self)
+        site_alerts(name, hub, group, site, self)
+        plan_alert(name, hub, group, plan, self)
 
         web.WebAppFtpAllowed(
             f"{name}-ftp-basic-auth", name=site.name, resource_group_name=group.name, allow=False, opts=child
@@ -108,7 +116,11 @@ class ModelWebApp(pulumi.ComponentResource):
             web.WebAppAuthSettingsV2(f"{name}-auth", name=site.name, resource_group_name=group.name,
                                      **auth_settings_args(s.auth, HEALTH_CHECK_PATH), opts=child)
 
-        self.scoring_uri = site.default_host_name.apply(lambda host: f"https://{host}/score")
+        domain = bind_custom_domain(name, s, site, plan, group, self)  # on production: custom domains do not swap
+        self.default_host_name = site.default_host_name
+        self.dns_records_to_create = domain.records_to_create if domain else None
+        self.scoring_uri = (pulumi.Output.from_input(domain.host_name) if domain else site.default_host_name).apply(
+            lambda host: f"https://{host}/score")
         self.app_name = site.name
         self.resource_group_name = group.name
         self.image = image
@@ -119,4 +131,5 @@ class ModelWebApp(pulumi.ComponentResource):
             "resource_group_name": self.resource_group_name,
             "image": self.image,
             "staging_slot": self.staging_slot,
+            "default_host_name": self.default_host_name,
         })

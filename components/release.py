@@ -6,7 +6,7 @@ as production's, from the same definition.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 from pulumi_azure_native import authorization, resources, web
@@ -15,17 +15,19 @@ from providers.slot_swap import SlotSwap
 from settings.stack_settings import Settings
 
 from .entra_auth import auth_settings_args
+from .monitoring import MonitoringHub, diagnostics
 from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
 
 
 def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, args: dict[str, Any],
-                 depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SlotSwap:
+                 depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource) -> SlotSwap:
     """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
     slot_name = s.release.slot_name
     child = pulumi.ResourceOptions(parent=parent)
     slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,
                           opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
     on_slot = pulumi.ResourceOptions(parent=parent, depends_on=[slot])
+    diagnostics(f"{name}-slot", hub, slot, parent)  # a swap does not carry diagnostic settings
     guards: list[pulumi.Resource] = [
         web.WebAppFtpAllowedSlot(f"{name}-slot-ftp-basic-auth", name=site.name, resource_group_name=group.name,
                                  slot=slot_name, allow=False, opts=on_slot),

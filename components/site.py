@@ -21,19 +21,21 @@ HEALTH_CHECK_PATH = "/"  # azmlinfsrv answers GET / with "Healthy"
 WARMUP_SETTINGS = {"WEBSITE_SWAP_WARMUP_PING_PATH": HEALTH_CHECK_PATH, "WEBSITE_SWAP_WARMUP_PING_STATUSES": "200"}
 
 
-def app_settings(s: Settings, pull: RegistryPull) -> list[web.NameValuePairArgs]:
-    values = {
+def app_settings(s: Settings, pull: RegistryPull,
+                 extra: dict[str, pulumi.Input[str]]) -> list[web.NameValuePairArgs]:
+    values: dict[str, pulumi.Input[str]] = {
         "WEBSITES_PORT": str(s.server_port),
         "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "false",
         "WEBSITES_CONTAINER_START_TIME_LIMIT": str(s.container_start_time_limit),
         "WORKER_COUNT": str(s.worker_count),
         **(WARMUP_SETTINGS if s.uses_slot else {}),
+        **extra,
     }
     return [web.NameValuePairArgs(name=k, value=v) for k, v in values.items()] + list(pull.app_settings)
 
 
 def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux_fx_version: pulumi.Input[str],
-              tags: dict[str, str]) -> dict[str, Any]:
+              tags: dict[str, str], extra_settings: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
     """Keyword arguments for web.WebApp and web.WebAppSlot alike."""
     return dict(
         location=s.location,
@@ -45,7 +47,7 @@ def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux
         identity=pull.identity,
         site_config=web.SiteConfigArgs(
             linux_fx_version=linux_fx_version,
-            app_settings=app_settings(s, pull),
+            app_settings=app_settings(s, pull, extra_settings),
             min_tls_version="1.2",
             scm_min_tls_version="1.2",
             ftps_state="Disabled",

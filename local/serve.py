@@ -1,9 +1,12 @@
 """The local rehearsal: the real inference server, with the entry script, port and worker count of a stack.
 
-    python -m local.serve --stack dev        (or: make serve)
+    python -m local.serve --stack dev               (or: make serve)
+    python -m local.serve --stack dev --telemetry   also rehearse the telemetry, into a sink on loopback
 
 The port and WORKER_COUNT are read from the web app the stack plans (WEBSITES_PORT, WORKER_COUNT),
-so the rehearsal runs the way the container will. Ctrl-C stops it.
+so the rehearsal runs the way the container will. With --telemetry the server also gets the web app's
+telemetry app settings, the connection string's IngestionEndpoint pointed at a local sink that prints
+what arrives. Ctrl-C stops it.
 """
 from __future__ import annotations
 
@@ -23,13 +26,17 @@ from typing import Optional
 
 import pulumi
 
+from local.telemetry_sink import TelemetrySink
+
 from settings.stack_settings import NAMESPACE, Settings
 
-from offline.mock_engine import run_program
+from offline.mock_engine import Registration, plain_value, run_program
 from offline.project import PROJECT_DIR
 from offline.stack_config import load_stack_config
 
 DEFAULT_MODEL_DIR = PROJECT_DIR / "model" / "artifacts"
+TELEMETRY_SETTINGS = ("AML_APP_INSIGHTS_ENABLED", "AML_APP_INSIGHTS_KEY", "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                      "APP_INSIGHTS_LOG_RESPONSE_ENABLED")
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -40,6 +47,7 @@ class ServiceSpec:
     worker_count: int
     entry_script: Path
     model_dir: Path
+    telemetry: tuple[tuple[str, str], ...] = ()  # the web app's telemetry app settings, as it would get them
 
     @property
     def base_url(self) -> str:
@@ -52,6 +60,7 @@ def service_spec(stack: str, model_dir: Path = DEFAULT_MODEL_DIR) -> ServiceSpec
     run = run_program(config.values, config.stack, secret_keys=list(config.secret_keys))
     site = run.one("azure-native:web:WebApp")
     app_settings = {s["name"]: s["value"] for s in site.inputs["siteConfig"]["appSettings"]}
+
     # run_program left the stack's config in place: read the code location the same way the program does.
     settings = Settings.from_config(pulumi.Config(NAMESPACE), stack=stack, project_dir=PROJECT_DIR)
     return ServiceSpec(
@@ -60,7 +69,14 @@ def service_spec(stack: str, model_dir: Path = DEFAULT_MODEL_DIR) -> ServiceSpec
         worker_count=int(app_settings["WORKER_COUNT"]),
         entry_script=PROJECT_DIR / settings.code.source_dir / settings.code.entry_script,
         model_dir=model_dir,
+        telemetry=telemetry_of(site),
     )
+
+
+def telemetry_of(site: Registration) -> tuple[tuple[str, str], ...]:
+    """The site's telemetry app settings as the container gets them: the service's view holds secrets unwrapped."""
+    plain = {s["name"]: s["value"] for s in plain_value(site.state)["siteConfig"]["appSettings"]}
+    return tuple((k, v) for k, v in plain.items() if k in TELEMETRY_SETTINGS)
 
 
 def free_port() -> int:
@@ -89,13 +105,17 @@ def ensure_model(model_dir: Path) -> None:
 class LocalService:
     """azmlinfsrv on 127.0.0.1 in its own process group; a context manager that always stops it."""
 
-    def __init__(self, spec: ServiceSpec, log_path: Optional[Path] = None) -> None:
+    def __init__(self, spec: ServiceSpec, log_path: Optional[Path] = None,
+                 telemetry_endpoint: Optional[str] = None) -> None:
         self.spec = spec
+        self.telemetry_endpoint = telemetry_endpoint
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="azmlinfsrv-", suffix=".log")[1])
         self.process: Optional[subprocess.Popen] = None
 
     def start(self) -> "LocalService":
         env = {**os.environ, "WORKER_COUNT": str(self.spec.worker_count), "AZUREML_MODEL_DIR": str(self.spec.model_dir)}
+        if self.telemetry_endpoint:
+            env.update(telemetry_environment(dict(self.spec.telemetry), self.telemetry_endpoint))
         command = [sys.executable, "-m", "local.loopback_server",
                    "--entry_script", str(self.spec.entry_script), "--model_dir", str(self.spec.model_dir),
                    "--port", str(self.spec.port), "--worker_count", str(self.spec.worker_count)]
@@ -142,6 +162,13 @@ class LocalService:
         self.stop()
 
 
+def telemetry_environment(settings: dict[str, str], endpoint: str) -> dict[str, str]:
+    """The web app's telemetry settings, exactly, but for the connection string's IngestionEndpoint."""
+    parts = dict(p.split("=", 1) for p in settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].split(";") if "=" in p)
+    parts["IngestionEndpoint"] = endpoint
+    return {**settings, "APPLICATIONINSIGHTS_CONNECTION_STRING": ";".join(f"{k}={v}" for k, v in parts.items())}
+
+
 def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signum)
 
@@ -152,6 +179,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, help="override the stack's WEBSITES_PORT")
     parser.add_argument("--workers", type=int, help="override the stack's WORKER_COUNT")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--telemetry", action="store_true",
+                        help="send the server's telemetry to a local sink that prints what arrives")
     args = parser.parse_args(argv)
     try:
         spec = service_spec(args.stack, args.model_dir)
@@ -159,8 +188,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = replace(spec, port=args.port or spec.port, worker_count=args.workers or spec.worker_count)
+    if args.telemetry and not spec.telemetry:
+        print(f"error: stack {args.stack} sends no telemetry (model-webapp:monitoring.enabled is false)", file=sys.stderr)
+        return 2
     ensure_model(spec.model_dir)
-    service = LocalService(spec)
+    sink = TelemetrySink(echo=lambda line: print(line, flush=True)) if args.telemetry else None
+    if sink is not None:
+        sink.__enter__()
+    service = LocalService(spec, telemetry_endpoint=sink.endpoint if sink else None)
     # The server runs in its own process group: a SIGTERM to us must stop it too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -172,6 +207,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("\nstopping ...", flush=True)
     finally:
         service.stop()
+        if sink is not None:
+            sink.__exit__(None, None, None)
     return 0
 
 

@@ -94,6 +94,11 @@ class FakeAzure(pulumi.runtime.Mocks):
             state["identity"] = {**identity, "userAssignedIdentities": {
                 i: {"principalId": _fake_guid(i, "principal"), "clientId": _fake_guid(i, "client")}
                 for i in identity["userAssignedIdentities"]}}
+        if typ == "azure-native:applicationinsights:Component":
+            key = _fake_guid(name, "instrumentation-key")
+            state["instrumentationKey"] = key
+            state["connectionString"] = (f"InstrumentationKey={key};IngestionEndpoint="
+                                         "https://westeurope-5.in.applicationinsights.azure.com/")
         if typ == "azure-native:web:WebApp":
             state["defaultHostName"] = f"{physical}.azurewebsites.net"
             state["customDomainVerificationId"] = _fake_guid("domain-verification").replace("-", "").upper()

@@ -50,6 +50,17 @@ def wire_value(value: Any) -> Any:
     return value
 
 
+def plain_value(value: Any) -> Any:
+    """A value of the fake service's state with secrets unwrapped: what the deployed resource itself would hold."""
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET_SIG:
+            return plain_value(value.get("value"))
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_value(v) for v in value]
+    return value
+
+
 def engine_value(value: Any) -> Any:
     """A deserialized request value as the engine hands it on to analyzers and providers.
 

@@ -15,7 +15,15 @@ AUTH = "azure-native:web:WebAppAuthSettingsV2"
 AUTH_SLOT = "azure-native:web:WebAppAuthSettingsV2Slot"
 FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
 SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
+APP_INSIGHTS = "azure-native:applicationinsights:Component"
 BASIC_AUTH = (FTP_ALLOWED, SCM_ALLOWED, "azure-native:web:WebAppFtpAllowedSlot", "azure-native:web:WebAppScmAllowedSlot")
+HOST_NAME_BINDINGS = ("azure-native:web:WebAppHostNameBinding", "azure-native:web:WebAppHostNameBindingSlot")
+CERTIFICATE = "azure-native:web:Certificate"
+SNI_BINDING = "pulumi-python:dynamic/model-webapp:SniBinding"  # turns SNI TLS on for a binding after its certificate
+DEFAULT_HOST_SUFFIX = ".azurewebsites.net"
+# A lowercase FQDN: what App Service's managed certificate takes (the stack's settings check the same shape).
+LOWERCASE_FQDN = re.compile(r"^(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # what a registry in ABAC mode honours instead

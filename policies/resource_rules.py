@@ -4,8 +4,8 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
-from .props import (BASIC_AUTH, PINNED_IMAGE, PLAN, SITES, TIERS, WEB_APP, WEB_APP_SLOT, app_settings, as_number,
-                    tier_rank, value)
+from .props import (APP_INSIGHTS, BASIC_AUTH, CERTIFICATE, HOST_NAME_BINDINGS, LOWERCASE_FQDN, PINNED_IMAGE, PLAN, SITES, TIERS,
+                    WEB_APP, WEB_APP_SLOT, app_settings, as_number, tier_rank, value)
 
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 TAGGABLE = (WEB_APP, WEB_APP_SLOT, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
@@ -132,6 +132,18 @@ def health_check(args, report):
                "site_config.health_check_path='/'.")
 
 
+def custom_host_names(args, report):
+    if args.resource_type in HOST_NAME_BINDINGS:
+        path, arg = "hostName", "host_name"
+    elif args.resource_type == CERTIFICATE and value(args.props, "canonicalName") is not None:
+        path, arg = "canonicalName", "canonical_name"  # a managed certificate: issued for that host name
+    else:
+        return
+    if not LOWERCASE_FQDN.match(str(value(args.props, path) or "")):
+        report(f"{path} must be a lowercase fully qualified domain name without a wildcard or a trailing dot (such as "
+               f"score.contoso.com): set {arg} through model-webapp:customDomain.hostName.")
+
+
 def linux_plan(args, report):
     if args.resource_type == PLAN and value(args.props, "reserved") is not True:
         report("App Service plans for containers must be Linux: set reserved=True (and kind='Linux').")
@@ -148,6 +160,13 @@ def minimum_sku(args, report):
 def basic_auth_publishing_disabled(args, report):
     if args.resource_type in BASIC_AUTH and value(args.props, "allow") is not False:
         report("basic-auth publishing must be off: set allow=False.")
+
+
+def workspace_based_insights(args, report):
+    if args.resource_type == APP_INSIGHTS and (not value(args.props, "workspaceResourceId")
+                                               or value(args.props, "ingestionMode") != "LogAnalytics"):
+        report("Application Insights must be workspace-based: set workspace_resource_id and ingestion_mode "
+               "LogAnalytics (classic resources are retired).")
 
 
 def required_tags(args, report):
@@ -184,11 +203,15 @@ RESOURCE_POLICIES = [
     _policy("web-app-ssh-disabled", "SSH into the container is off.", ssh_disabled, ADVISORY),
     _policy("web-app-no-allow-all-restriction", "Access restrictions, where set, do not allow every address.",
             no_allow_all_restriction, MANDATORY),
+    _policy("custom-domain-host-name", "Custom host names and managed certificates name lowercase FQDNs, no wildcard.",
+            custom_host_names, MANDATORY),
     _policy("plan-linux", "App Service plans for containers are Linux.", linux_plan, MANDATORY),
     _policy("plan-minimum-sku", "The plan's tier is at least the stack's minimum.", minimum_sku, MANDATORY,
             {"minimumTier": {"type": "string", "enum": list(TIERS), "default": "Free"}}),
     _policy("basic-auth-publishing-disabled", "FTP and SCM basic-auth publishing are off (sites and slots).",
             basic_auth_publishing_disabled, MANDATORY),
+    _policy("app-insights-workspace-based", "Application Insights is workspace-based.", workspace_based_insights,
+            MANDATORY),
     _policy("required-tags", "Resources that take tags carry the required ones.", required_tags, MANDATORY,
             {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": ["environment"]}}),
 ]

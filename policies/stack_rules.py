@@ -5,8 +5,9 @@ from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .props import (AUTH, AUTH_SLOT, AUTOSCALE, IDENTITY, PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES,
-                    WEB_APP_SLOT, of_type, tier_rank, value)
+from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIX, DIAGNOSTIC_SETTING, HOST_NAME_BINDINGS, IDENTITY,
+                    PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SNI_BINDING, WEB_APP_SLOT, of_type,
+                    tier_rank, value)
 
 BROADER_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -106,6 +107,37 @@ def slot_tier(args: StackValidationArgs, report: ReportViolation) -> None:
                        "set release.strategy inPlace.", slot.urn)
 
 
+REQUIRED_LOGS = ("AppServiceConsoleLogs", "AppServicePlatformLogs")
+
+
+def logs_to_workspace(args: StackValidationArgs, report: ReportViolation) -> None:
+    settings = of_type(args.resources, DIAGNOSTIC_SETTING)
+    for site in _sites(args.resources):
+        sent = {log.get("category") for d in settings if _depends_on(d, site) and value(d.props, "workspaceId")
+                for log in value(d.props, "logs") or [] if log.get("enabled") is True}
+        missing = [c for c in REQUIRED_LOGS if c not in sent]
+        if missing:
+            report(f"the site sends no {' or '.join(missing)} to a Log Analytics workspace, so the inference server's "
+                   "log and container start failures are lost: set model-webapp:monitoring.enabled true.", site.urn)
+
+
+def custom_domain_sni(args: StackValidationArgs, report: ReportViolation) -> None:
+    steps = of_type(args.resources, SNI_BINDING)
+    for binding in (r for r in args.resources if r.resource_type in HOST_NAME_BINDINGS):
+        host = str(value(binding.props, "hostName") or "").lower()
+        if not host or host.endswith(DEFAULT_HOST_SUFFIX):
+            continue  # the site's own name: App Service serves it with its own certificate
+        state = value(binding.props, "sslState")
+        if state == "SniEnabled" and value(binding.props, "thumbprint"):
+            continue
+        if state not in (None, "Disabled", "SniEnabled"):
+            report("a custom host name binding must use SNI TLS (sslState SniEnabled), not IP-based TLS.", binding.urn)
+        elif not any(_depends_on(step, binding) and str(value(step.props, "host_name") or "").lower() == host
+                     for step in steps):
+            report("a custom host name binding is left without TLS: bind its managed certificate with SNI (the "
+                   "SniBinding step that model-webapp:customDomain declares after the certificate).", binding.urn)
+
+
 def _sites(resources) -> list:
     return [r for r in resources if r.resource_type in SITES]
 
@@ -126,4 +158,8 @@ STACK_POLICIES = [
     _policy("web-app-always-on", "Always On is set on plans that have it.", always_on, MANDATORY),
     _policy("autoscale-standard-tier", "Autoscale targets only Standard tier or above.", autoscale_tier, MANDATORY),
     _policy("slot-standard-tier", "Deployment slots only on Standard tier or above.", slot_tier, MANDATORY),
+    _policy("custom-domain-sni-tls", "Custom host name bindings serve TLS by SNI: none is left plain.",
+            custom_domain_sni, MANDATORY),
+    _policy("site-logs-to-workspace", "Every site and slot sends console and platform logs to Log Analytics.",
+            logs_to_workspace, EnforcementLevel.ADVISORY),
 ]

@@ -224,6 +224,31 @@ class CustomDomain(Part):
         return DnsZone(subscription_id=parts[2], resource_group=parts[4], name=parts[-1].lower())
 
 
+WORKSPACE_ID = (r"^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[-\w.()]{1,90}/providers/[Mm]icrosoft\."
+                r"[Oo]perational[Ii]nsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,62}$")
+
+
+class Monitoring(Part):
+    enabled: Flag = Field(True, description="Logs, request telemetry and alerts for the site (and its slot).")
+    log_analytics_workspace_id: Optional[text(WORKSPACE_ID, "must be a Log Analytics workspace id: /subscriptions/<id>/"
+                                              "resourceGroups/<group>/providers/Microsoft.OperationalInsights/"
+                                              "workspaces/<name>")] = Field(
+        None, description="Send to this existing workspace; unset: the stack creates one.")
+    retention_days: int = Field(30, ge=30, le=730, description="Days the created workspace keeps data.")
+    daily_cap_gb: float = Field(1.0, gt=0, le=1000, description="Daily ingestion cap of the created workspace, in GB, "
+                                "so a chatty model cannot run up a bill.")
+    alert_emails: list[text(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$", "must be an e-mail address")] = Field(
+        [], description="Who the alerts e-mail; empty: alerts show in the portal only.")
+    log_responses: Flag = Field(False, description="Send response bodies (the predictions, user data) to Application "
+                                "Insights; off by default.")
+    http5xx_per_five_minutes: int = Field(5, ge=1, le=10000, description="Alert when /score answers more 5xx than "
+                                          "this in five minutes.")
+    response_time_seconds: float = Field(5.0, gt=0, le=230, description="Alert when the average response time over "
+                                         "five minutes exceeds this.")
+    cpu_percent: int = Field(85, ge=1, le=100, description="Alert when the plan's average CPU over ten minutes exceeds "
+                             "this.")
+
+
 def _pinned(image: Optional[str]) -> Optional[str]:
     if image and not IMAGE_PATTERN.match(image):
         raise PydanticCustomError("allowed", f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
@@ -270,6 +295,7 @@ class Settings(Part):
     custom_domain: Optional[CustomDomain] = Field(None, description="A custom host name with a free managed TLS "
                                                   "certificate (Basic plan or above).")
     release: Release = Field(Release(), description="How a new image reaches production.")
+    monitoring: Monitoring = Field(Monitoring(), description="Logs, telemetry and alerts (see When something goes wrong).")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
@@ -414,6 +440,8 @@ def describe(error: dict) -> list[str]:
         "literal_error": f"must be one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}",
         "int_parsing": f"must be a whole number from {low} to {high}", "int_type": "must be a whole number",
         "greater_than_equal": f"must be from {low} to {high}", "less_than_equal": f"must be from {low} to {high}",
+        "greater_than": f"must be more than {ctx.get('gt')}", "less_than": f"must be less than {ctx.get('lt')}",
+        "float_parsing": "must be a number", "float_type": "must be a number",
         "bool_parsing": "must be true or false", "bool_type": "must be true or false", "list_type": "must be a list",
         "string_type": "must be a text value", "string_too_long": f"must be at most {ctx.get('max_length')} characters",
         "model_type": as_object, "model_attributes_type": as_object, "too_short": "must not be empty",

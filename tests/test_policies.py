@@ -9,6 +9,7 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
     ResourceValidationPolicy, StackValidationArgs
 
 from policies.pack import POLICIES
+from policies.props import CERTIFICATE, HOST_NAME_BINDINGS, SNI_BINDING
 from policies.props import AUTH, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
 from offline.mock_engine import run_program
 from pulumi.runtime.rpc import UNKNOWN
@@ -140,6 +141,11 @@ def test_site_rules_ignore_other_resource_types():
 
 
 OTHER_CASES = {
+    "app-insights-workspace-based": (
+        [("azure-native:applicationinsights:Component", "workspace-based",
+          {"workspaceResourceId": "/ws", "ingestionMode": "LogAnalytics"})],
+        [("azure-native:applicationinsights:Component", "classic", {"ingestionMode": "ApplicationInsights"}),
+         ("azure-native:applicationinsights:Component", "no-workspace", {"ingestionMode": "LogAnalytics"})]),
     "plan-linux": ([(PLAN, "linux", {"kind": "Linux", "reserved": True, "sku": {"tier": "Basic"}})],
                    [(PLAN, "windows", {"kind": "app", "sku": {"tier": "Basic"}}),
                     (PLAN, "not-reserved", {"kind": "Linux", "reserved": False})]),
@@ -246,6 +252,20 @@ def test_always_on_needs_the_plans_tier():
     assert stack_rule("web-app-always-on", graph) == set()
 
 
+def test_site_logs_to_workspace():
+    graph = pull_graph()
+    web = graph[3]
+    logs = [{"category": c, "enabled": True} for c in ("AppServiceConsoleLogs", "AppServicePlatformLogs")]
+    good = resource("azure-native:monitor:DiagnosticSetting", "diag", {"workspaceId": "/ws", "logs": logs}, [web])
+    assert stack_rule("site-logs-to-workspace", graph + [good]) == set()
+    assert stack_rule("site-logs-to-workspace", graph) == {"urn:site"}
+    console_only = resource("azure-native:monitor:DiagnosticSetting", "diag", {"workspaceId": "/ws", "logs": logs[:1]},
+                            [web])
+    assert stack_rule("site-logs-to-workspace", graph + [console_only]) == {"urn:site"}
+    no_workspace = resource("azure-native:monitor:DiagnosticSetting", "diag", {"logs": logs}, [web])
+    assert stack_rule("site-logs-to-workspace", graph + [no_workspace]) == {"urn:site"}
+
+
 def test_slots_only_on_standard_or_above():
     basic = resource(PLAN, "basic", {"sku": {"tier": "Basic"}})
     standard = resource(PLAN, "standard", {"sku": {"tier": "Standard"}})
@@ -259,6 +279,43 @@ def test_autoscale_only_on_standard_or_above():
     premium = resource(PLAN, "premium", {"sku": {"tier": "PremiumV3"}})
     settings = [resource(AUTOSCALE, "on-basic", {}, [basic]), resource(AUTOSCALE, "on-premium", {}, [premium])]
     assert stack_rule("autoscale-standard-tier", [basic, premium, *settings]) == {"urn:on-basic"}
+
+
+# -- custom domain --------------------------------------------------------------------------------
+HOST_NAME_BINDING = HOST_NAME_BINDINGS[0]
+
+
+def test_custom_host_names_are_lowercase_fqdns():
+    good = [(HOST_NAME_BINDING, "custom", {"hostName": "score.contoso.com", "sslState": "Disabled"}),
+            (HOST_NAME_BINDINGS[1], "on-slot", {"hostName": "staging.contoso.com"}),
+            (CERTIFICATE, "managed", {"canonicalName": "score.contoso.com"}),
+            (CERTIFICATE, "uploaded", {"pfxBlob": "[secret]"})]  # no canonicalName: not a managed certificate
+    bad = [(HOST_NAME_BINDING, "upper", {"hostName": "Score.Contoso.com"}),
+           (HOST_NAME_BINDING, "wildcard", {"hostName": "*.contoso.com"}),
+           (HOST_NAME_BINDING, "trailing-dot", {"hostName": "score.contoso.com."}),
+           (HOST_NAME_BINDING, "absent", {"sslState": "Disabled"}),
+           (CERTIFICATE, "wildcard-cert", {"canonicalName": "*.contoso.com"})]
+    reported, messages = run_rule("custom-domain-host-name", good + bad)
+    assert reported == {n for _, n, _ in bad} and all("lowercase fully qualified" in m for m in messages)
+
+
+def domain_graph(sni_host="score.contoso.com", sni_depends=True, **binding):
+    bound = resource(HOST_NAME_BINDING, "binding", {"hostName": "score.contoso.com", "sslState": "Disabled", **binding})
+    default = resource(HOST_NAME_BINDING, "default", {"hostName": "mw-dev-app.azurewebsites.net"})
+    sni = resource(SNI_BINDING, "sni", {"host_name": sni_host, "binding_id": "[id]", "thumbprint": "A" * 40},
+                   [bound] if sni_depends else [])
+    return [bound, default, sni]
+
+
+def test_custom_domain_bindings_use_sni_tls():
+    assert stack_rule("custom-domain-sni-tls", domain_graph()) == set()
+    assert stack_rule("custom-domain-sni-tls", domain_graph(sslState="SniEnabled", thumbprint="A" * 40)[:2]) == set()
+    # A plain binding left behind: no SNI step, one for another host, or one that does not follow the binding.
+    assert stack_rule("custom-domain-sni-tls", domain_graph()[:2]) == {"urn:binding"}
+    assert stack_rule("custom-domain-sni-tls", domain_graph(sni_host="api.contoso.com")) == {"urn:binding"}
+    assert stack_rule("custom-domain-sni-tls", domain_graph(sni_depends=False)) == {"urn:binding"}
+    assert stack_rule("custom-domain-sni-tls", domain_graph(sslState="IpBasedEnabled", thumbprint="A" * 40)) == \
+        {"urn:binding"}
 
 
 # -- messages and unknowns ------------------------------------------------------------------------

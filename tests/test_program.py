@@ -24,7 +24,9 @@ def prod():
 
 def test_dev_declares_the_manual_procedures_resources(dev):
     types = sorted(r.type for r in dev.registrations if r.type.startswith("azure-native:"))
-    assert types == sorted([GROUP, PLAN, IDENTITY, ROLE_ASSIGNMENT, WEB_APP, FTP, SCM])
+    monitoring = ["azure-native:operationalinsights:Workspace", "azure-native:applicationinsights:Component",
+                  "azure-native:monitor:DiagnosticSetting"] + ["azure-native:monitor:MetricAlert"] * 4
+    assert types == sorted([GROUP, PLAN, IDENTITY, ROLE_ASSIGNMENT, WEB_APP, FTP, SCM, *monitoring])
 
 
 def test_prod_adds_autoscale_and_auth(prod):
@@ -68,6 +70,9 @@ def test_site_wire_inputs_are_secure_by_default(dev):
         "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "false",
         "WEBSITES_CONTAINER_START_TIME_LIMIT": "600",
         "WORKER_COUNT": "1",  # B1 has one vCPU
+        # telemetry (tests/test_monitoring.py): the key and connection string stay secret in the wire form
+        "AML_APP_INSIGHTS_ENABLED": "true", "AML_APP_INSIGHTS_KEY": "[secret]",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "[secret]", "APP_INSIGHTS_LOG_RESPONSE_ENABLED": "false",
     }
 
 
