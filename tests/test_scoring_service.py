@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 
 import joblib
 import numpy as np
@@ -13,32 +12,23 @@ import requests
 from tests.helpers import WEB_APP, app_settings, stack_values
 from offline.mock_engine import run_program
 from offline.project import PROJECT_DIR
-from local.serve import LocalService, free_port, service_spec
+from local.serve import service_spec
+from local.smoke import SAMPLE
 
 sys.path.insert(0, str(PROJECT_DIR / "model"))
-from train import MODEL_FILE, train  # noqa: E402  (model/train.py)
+from train import MODEL_FILE  # noqa: E402  (model/train.py)
 
 MANUAL_REQUEST = {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    train(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def service(model_dir):
-    spec = replace(service_spec("dev", model_dir), port=free_port())
-    with LocalService(spec) as running:
-        yield running
-
-
 def score(service, body, headers=JSON):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post(service.spec.base_url + "/score", data=data, headers=headers, timeout=10)
+
+
+def test_the_sample_request_is_the_manual_procedures():
+    assert json.loads(SAMPLE.read_text()) == MANUAL_REQUEST
 
 
 def test_manual_procedure_request_gets_the_models_predictions(service, model_dir):
@@ -105,3 +95,48 @@ def test_serve_uses_the_port_and_workers_the_stack_declares(stack, model_dir):
     assert spec.port == int(declared["WEBSITES_PORT"])
     assert spec.worker_count == int(declared["WORKER_COUNT"])
     assert spec.entry_script == PROJECT_DIR / "model" / "src" / "score.py"
+
+
+# -- the entry script in process: the whole-array checks must refuse what the value-by-value walk refuses ----------
+@pytest.fixture(scope="module")
+def entry_script(model_dir):
+    import importlib.util
+    import os
+
+    before = os.environ.get("AZUREML_MODEL_DIR")
+    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    try:
+        spec = importlib.util.spec_from_file_location("score_in_process", PROJECT_DIR / "model" / "src" / "score.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.init()
+    finally:
+        os.environ.pop("AZUREML_MODEL_DIR") if before is None else os.environ.__setitem__("AZUREML_MODEL_DIR", before)
+    return module
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b'{"data": [["1", 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', 'row 0, column 0 is "1"'),  # numpy would read "1" as 1.0
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, true]]}', "row 0, column 9 is true"),  # ... and true as 1.0
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1, 1, 1, [1]]]}', "row 1, column 9 is [1]"),
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, {}]]}', "row 0, column 9 is {}"),
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [2, 2]]}', "row 1 has 2 values"),
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1e400], [2, 2]]}', "row 0, column 9 is not a finite number"),
+    (b'{"data": [[1, 1], "x"]}', "list of rows"),
+])
+def test_bad_values_are_named_by_row_and_column_in_process(entry_script, body, fragment):
+    with pytest.raises(entry_script.BadRequest, match=fragment.replace("[", r"\[").replace("{", r"\{")):
+        entry_script.parse_rows(body, "application/json")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"data": [[1180591620717411303424, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}',  # beyond int64, still a float
+    b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], "note": "full of true and null"}',  # a second key
+    b'{"data": [[0.5, -1, 2e-3, 4, 5, 6, 7, 8, 9, 10]]}',
+])
+def test_good_requests_outside_the_fast_path_are_scored_the_same(entry_script, body):
+    rows = json.loads(body)["data"]
+    features = entry_script.parse_rows(body, "application/json")
+    assert features.tolist() == np.asarray(rows, dtype=float).tolist()
+    expected = entry_script.model.predict(np.asarray(rows, dtype=float)).tolist()
+    assert entry_script.predict(features) == pytest.approx(expected, rel=1e-12)
