@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from typing import Optional
@@ -13,12 +12,11 @@ from typing import Optional
 import requests
 
 from .serve import LocalService, ensure_model, port_is_free, service_spec
+from .smoke import SAMPLE
 
-# The manual procedure's client, unchanged but for the URL.
-TEST_SAMPLE = json.dumps({"data": [
-    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-    [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
-]})
+# The manual procedure's client, unchanged but for the URL; its two rows are model/sample-request.json (the smoke
+# test after each deploy sends the same file).
+TEST_SAMPLE = SAMPLE.read_text()
 HEADERS = {"Content-Type": "application/json"}
 
 

@@ -1,0 +1,121 @@
+"""The smoke test that deploy.yml runs after each `pulumi up`, run here against the local rehearsal."""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from local import smoke
+from local.serve import free_port
+
+MANUAL_ROWS = 2
+
+
+def run_smoke(capsys, *argv: str) -> tuple[int, str, str]:
+    code = smoke.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_passes_against_the_local_service(service, capsys):
+    code, out, err = run_smoke(capsys, "--scoring-uri", service.spec.base_url + "/score", "--stack", "dev")
+    assert code == 0, err
+    assert "200 in" in out and f"{MANUAL_ROWS} predictions" in out
+
+
+def test_fails_on_a_wrong_url(capsys):
+    nobody = f"http://127.0.0.1:{free_port()}/score"
+    code, _, err = run_smoke(capsys, "--scoring-uri", nobody, "--timeout", "1")
+    assert code == 1
+    assert "smoke test failed" in err and "no answer" in err and "Traceback" not in err
+
+
+def test_fails_at_once_on_a_4xx(service, capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [[1, 2, 3]]}))
+    code, out, err = run_smoke(capsys, "--scoring-uri", service.spec.base_url + "/score", "--sample", str(bad),
+                               "--timeout", "600")
+    assert code == 1 and "answered 400" in err and "row 0 has 3 values" in err
+    assert "retrying" not in out  # a client error is not a container still starting
+    code, _, err = run_smoke(capsys, "--scoring-uri", service.spec.base_url + "/nothing-here")
+    assert code == 1 and "answered 404" in err
+
+
+def test_usage_errors_exit_2(capsys, tmp_path):
+    assert run_smoke(capsys, "--scoring-uri", "mw-dev-app.azurewebsites.net/score")[0] == 2
+    code, _, err = run_smoke(capsys, "--scoring-uri", "http://127.0.0.1:1/score", "--sample", str(tmp_path / "x"))
+    assert code == 2 and "no such file" in err
+    code, _, err = run_smoke(capsys, "--scoring-uri", "http://127.0.0.1:1/score", "--stack", "nosuchstack")
+    assert code == 2 and "Pulumi.nosuchstack.yaml" in err
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """A scoring service that records what it was sent; the first answers say the container is starting."""
+    seen: list[dict] = []
+    starting = 0
+
+    def do_POST(self):  # noqa: N802 - the handler's API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Recorder.seen.append(dict(self.headers))
+        status, body = (503, b"starting") if Recorder.starting > 0 else (200, b"[1.5, 2.5]")
+        Recorder.starting -= 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    Recorder.seen, Recorder.starting = [], 1
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/score"
+    server.shutdown()
+
+
+def fake_az(tmp_path, monkeypatch) -> str:
+    """An `az` on the PATH that prints a token and writes down how it was called."""
+    log = tmp_path / "az-args"
+    script = tmp_path / "az"
+    script.write_text(f"#!/bin/sh\necho \"$@\" > {log}\necho fake-token-for-test\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    return str(log)
+
+
+def test_an_auth_stack_sends_a_bearer_token_for_its_audience_and_retries_while_starting(
+        recorder, capsys, tmp_path, monkeypatch):
+    log = fake_az(tmp_path, monkeypatch)
+    monkeypatch.setattr(smoke.time, "sleep", lambda _s: None)
+    code, out, err = run_smoke(capsys, "--scoring-uri", recorder, "--stack", "prod")
+    assert code == 0, err
+    assert open(log).read().split() == ["account", "get-access-token", "--resource",
+                                        "api://22222222-2222-2222-2222-222222222222", "--query", "accessToken",
+                                        "--output", "tsv"]  # prod's allowedAudiences[0]
+    assert [h["Authorization"] for h in Recorder.seen] == ["Bearer fake-token-for-test"] * 2
+    assert "503" in out and "retrying" in out
+    assert "fake-token-for-test" not in out + err  # the token is never printed
+
+
+def test_an_anonymous_stack_sends_no_token(recorder, capsys, tmp_path, monkeypatch):
+    fake_az(tmp_path, monkeypatch)
+    Recorder.starting = 0
+    assert run_smoke(capsys, "--scoring-uri", recorder, "--stack", "dev")[0] == 0
+    assert "Authorization" not in Recorder.seen[0]
+
+
+def test_a_wrong_answer_shape_fails(recorder, capsys, tmp_path):
+    Recorder.starting = 0
+    three = tmp_path / "three.json"
+    three.write_text(json.dumps({"data": [[1] * 10] * 3}))
+    code, _, err = run_smoke(capsys, "--scoring-uri", recorder, "--sample", str(three))
+    assert code == 1 and "not 3 predictions, one per row" in err
