@@ -119,3 +119,21 @@ def test_a_wrong_answer_shape_fails(recorder, capsys, tmp_path):
     three.write_text(json.dumps({"data": [[1] * 10] * 3}))
     code, _, err = run_smoke(capsys, "--scoring-uri", recorder, "--sample", str(three))
     assert code == 1 and "not 3 predictions, one per row" in err
+
+
+def test_the_smoke_step_needs_only_what_the_deploy_jobs_venv_installs():
+    """deploy.yml's .venv holds requirements.txt alone: everything local.smoke imports must come from it."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    from tests.test_project_files import ROOT, _closure, _requirement_names
+
+    listing = subprocess.run([sys.executable, "-c", "import sys, local.smoke; print('\\n'.join(sys.modules))"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    distributions = metadata.packages_distributions()
+    available = _closure(_requirement_names(ROOT / "requirements.txt"))
+    tops = {m.split(".")[0] for m in listing} - set(sys.stdlib_module_names) - {"local", "offline", "settings", "_distutils_hack"}
+    missing = {t for t in tops if t in distributions
+               and not {d.lower().replace("_", "-") for d in distributions[t]} & available}
+    assert missing == set()

@@ -30,7 +30,11 @@ def steps_using(doc: dict, action: str) -> list[dict]:
 
 
 def test_the_expected_workflows_exist():
-    assert {p.stem for p in WORKFLOWS} == {"ci", "preview", "deploy", "destroy"}
+    assert {p.stem for p in WORKFLOWS} == {"ci", "preview", "deploy", "destroy", "drift"}
+
+
+def stack_names() -> set[str]:
+    return {p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.parent.name + "/" + p.name)
@@ -68,7 +72,73 @@ def test_preview_comments_on_each_pull_request_with_the_policy_pack():
     assert preview["concurrency"]["cancel-in-progress"] is True
 
 
-@pytest.mark.parametrize("name", ["preview", "deploy", "destroy"])
+def test_pull_requests_get_the_offline_diff_of_every_stack_in_the_job_summary():
+    ci = workflow("ci")
+    job = ci["jobs"]["plan-diff"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout")]
+    assert len(checkouts) == 2 and all(s["with"]["persist-credentials"] is False for s in checkouts)
+    base = checkouts[1]["with"]
+    assert base["ref"] == "${{ github.event.pull_request.base.sha }}"
+    runs = [s.get("run", "") for s in job["steps"]]
+    setup = next(r for r in runs if "make setup" in r)
+    assert f"make -C {base['path']} setup" in setup  # the base plans with its own code and pinned venv
+    (summary,) = [r for r in runs if "GITHUB_STEP_SUMMARY" in r]
+    assert summary == f'.venv/bin/python -m offline.base_diff --base-dir {base["path"]} >> "$GITHUB_STEP_SUMMARY"'
+    assert not any("azure/login" in s.get("uses", "") or "pulumi/actions" in s.get("uses", "") for s in job["steps"])
+
+
+def test_every_up_is_followed_by_a_smoke_test_of_its_scoring_uri():
+    deploy = workflow("deploy")
+    ups = 0
+    for name, job in deploy["jobs"].items():
+        steps = job["steps"]
+        for i, step in enumerate(steps):
+            if step.get("uses", "").startswith("pulumi/actions") and step["with"]["command"] == "up":
+                ups += 1
+                stack = step["with"]["stack-name"]
+                smoke = steps[i + 1]
+                assert smoke["env"]["SCORING_URI"] == f"${{{{ steps.{step['id']}.outputs.scoring_uri }}}}", name
+                assert smoke["run"] == f'.venv/bin/python -m local.smoke --stack {stack} --scoring-uri "$SCORING_URI"'
+                assert "if" not in smoke  # it always runs after a successful up, and fails the job itself
+    assert ups == len(deploy["jobs"]) == len(stack_names())
+
+
+def test_drift_runs_daily_and_on_demand_as_a_refreshing_preview_that_expects_no_changes():
+    drift = workflow("drift")
+    assert set(drift["on"]) == {"schedule", "workflow_dispatch"}
+    (cron,) = drift["on"]["schedule"]
+    minute, hour, *rest = cron["cron"].split()
+    assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]  # once a day
+    assert drift["permissions"] == {"id-token": "write", "contents": "read"}  # least: read the repo, sign in
+    job = drift["jobs"]["drift"]
+    assert set(job["strategy"]["matrix"]["stack"]) == stack_names() and job["strategy"]["fail-fast"] is False
+    assert "environment" not in job  # prod's reviewers gate deployments, not a read-only check
+    (step,) = steps_using(drift, "pulumi/actions")
+    with_ = step["with"]
+    assert with_["command"] == "preview"  # never `refresh`, which would write the state
+    assert with_["refresh"] is True and with_["expect-no-changes"] is True
+    assert with_["policyPacks"] == "policies"
+    assert with_["policyPackConfigs"] == "policies/config/${{ matrix.stack }}.json"
+    assert with_["comment-on-summary"] is True
+    steps = job["steps"]
+    report = steps[steps.index(step) + 1]
+    assert report["if"] == f"failure() && steps.{step['id']}.outcome == 'failure'"
+    assert 'GITHUB_STEP_SUMMARY' in report["run"] and "$STACK" in report["run"]
+    assert "continue-on-error" not in step  # a drift fails the job
+
+
+def test_drift_report_lands_in_the_summary(tmp_path):
+    report = workflow("drift")["jobs"]["drift"]["steps"][-1]["run"]
+    summary = tmp_path / "summary.md"
+    done = subprocess.run(["bash", "-e", "-c", report], env={"STACK": "prod", "GITHUB_STEP_SUMMARY": str(summary),
+                                                               "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = summary.read_text()
+    assert text.startswith("## Drift check of stack `prod`: FAILED") and "pulumi up -s prod" in text
+
+
+@pytest.mark.parametrize("name", ["preview", "deploy", "destroy", "drift"])
 def test_azure_login_is_oidc_with_id_token_write(name):
     doc = workflow(name)
     assert doc["permissions"]["id-token"] == "write"
