@@ -21,12 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-MODES = {  # mode: (make variables, which cache, warm?)
-    "uv-cold": ([], "UV_CACHE_DIR", False),
-    "uv-warm": ([], "UV_CACHE_DIR", True),
-    "pip-cold": (["INSTALL=pip"], "PIP_CACHE_DIR", False),
-    "pip-warm": (["INSTALL=pip"], "PIP_CACHE_DIR", True),
+MODES = {  # mode: (make variables, warm caches?)
+    "uv-cold": ([], False),
+    "uv-warm": ([], True),
+    "pip-cold": (["INSTALL=pip"], False),
+    "pip-warm": (["INSTALL=pip"], True),
 }
+CACHES = ("UV_CACHE_DIR", "PIP_CACHE_DIR")  # both, always: the uv bootstrap itself is a pip install
 
 
 def make_demo(source: Path, variables: list[str], env: dict[str, str], scratch: Path) -> float:
@@ -60,16 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     try:
         for mode in args.modes:
-            variables, cache_var, warm = MODES[mode]
-            shared_cache = scratch / f"{mode}-cache"
+            variables, warm = MODES[mode]
+            shared = {var: str(scratch / f"{mode}-{var}") for var in CACHES}
             if warm:
-                make_demo(args.source, variables, {**base_env, cache_var: str(shared_cache)}, scratch)  # fills it
+                make_demo(args.source, variables, {**base_env, **shared}, scratch)  # fills the caches
             times = []
             for _ in range(args.runs):
-                cache = shared_cache if warm else Path(tempfile.mkdtemp(prefix=f"{mode}-cache-", dir=scratch))
-                times.append(make_demo(args.source, variables, {**base_env, cache_var: str(cache)}, scratch))
+                caches = shared if warm else {var: tempfile.mkdtemp(prefix=f"{mode}-{var}-", dir=scratch)
+                                              for var in CACHES}
+                times.append(make_demo(args.source, variables, {**base_env, **caches}, scratch))
                 if not warm:
-                    shutil.rmtree(cache, ignore_errors=True)
+                    for folder in caches.values():
+                        shutil.rmtree(folder, ignore_errors=True)
             print(f"| {mode} | {', '.join(f'{t:.1f}' for t in times)} | {min(times):.1f} | "
                   f"{statistics.median(times):.1f} | {max(times):.1f} |", flush=True)
     finally:
