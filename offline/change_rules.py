@@ -16,9 +16,10 @@ from typing import Any, Callable, Optional
 from pulumi.runtime.rpc import UNKNOWN as ENGINE_UNKNOWN
 
 from providers.model_package import ModelPackageProvider
+from providers.slot_swap import SlotSwapProvider
 
 from .mock_engine import UNKNOWN
-from .project import PACKAGE_TYPE
+from .project import PACKAGE_TYPE, SWAP_TYPE
 
 Resource = dict[str, Any]
 
@@ -118,10 +119,28 @@ def model_package(old: Optional[Resource], new: Optional[Resource], changed: lis
     return Verdict(op, (), f"package image: no rebuild{tail}", {"rebuild": False, "because": []})
 
 
+# -- the release through the slot ---------------------------------------------------------------------------------------
+def slot_swap(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    """Whether a swap will happen, decided by the swap provider's own diff (providers/slot_swap.py)."""
+    if new is None:
+        return Verdict("delete", meaning="release: no more swaps (releases go in place); the sites are left as they are",
+                       facts={"swap": False})
+    slot = new["inputs"].get("slot_name", "staging")
+    if old is None:
+        return Verdict("create", meaning=f"release: the gate runs on slot {slot}; production is swapped only if it "
+                                         "does not run the image yet", facts={"swap": True})
+    result = SlotSwapProvider().diff("", _provider_inputs(old), _provider_inputs(new))
+    replaces = tuple(result.replaces or ())
+    if replaces:
+        return Verdict("replace", replaces, f"release: SWAP {slot} into production after the health gate, because "
+                       f"{', '.join(replaces)} changed", {"swap": True, "because": list(replaces)})
+    return Verdict("update" if result.changes else "same", (), "release: no swap", {"swap": False})
+
+
 # -- which rule --------------------------------------------------------------------------------------------------------
 RULES: dict[str, Rule] = {
     PACKAGE_TYPE: model_package,
-    # A later resource type adds its own rule here, e.g. the slot swap saying whether a swap will happen.
+    SWAP_TYPE: slot_swap,
 }
 
 

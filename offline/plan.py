@@ -20,7 +20,7 @@ from .diff import PlanFileError, compare, load_plan
 from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
-from .project import PACKAGE_TYPE
+from .project import PACKAGE_TYPE, SWAP_TYPE
 from .policy_check import PolicyConfigError, evaluate, load_policy_config
 from .stack_config import StackFileError, load_stack_config
 
@@ -58,6 +58,8 @@ def _tree(registrations: list[Registration], stack_urn: str) -> list[tuple[int, 
 def _detail(r: Registration) -> str:
     if r.type == PACKAGE_TYPE:
         return f"content hash {r.inputs.get('content_hash', '?')[:16]}, image digest is a placeholder"
+    if r.type == SWAP_TYPE:
+        return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate"
     if r.read:
         return "read"
     return ""

@@ -3,3 +3,4 @@ from settings.stack_settings import NAMESPACE, PROJECT_DIR
 
 PROJECT = NAMESPACE
 PACKAGE_TYPE = f"pulumi-python:dynamic/{PROJECT}:ModelPackage"
+SWAP_TYPE = f"pulumi-python:dynamic/{PROJECT}:SlotSwap"

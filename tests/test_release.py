@@ -251,3 +251,24 @@ def test_the_swap_provider_pickles_without_clients_and_runs_in_a_fresh_process(p
         assert [p for p, _ in failures] == ["expected_image"]
     finally:
         plugin.stop()
+
+
+# -- the offline diff says whether a release swaps ----------------------------------------------------------------
+def test_the_offline_diff_says_when_a_swap_will_happen(capsys, tmp_path):
+    from offline import plan
+
+    assert plan.main(["--stack", "prod", "--format", "json"]) == 0
+    old = json.loads(capsys.readouterr().out)
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps(old))
+    assert plan.main(["--stack", "prod", "--against", str(same)]) == 0
+    assert "release: no swap" in capsys.readouterr().out.lower()
+    swap = next(r for r in old["resources"] if r["type"] == SWAP)
+    swap["inputs"]["expected_image"] = OLD  # the plan of the base branch released another image
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(old))
+    assert plan.main(["--stack", "prod", "--against", str(before), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (change,) = [c for c in doc["changes"] if c["type"] == SWAP]
+    assert change["op"] == "replace" and change["meaning"]["swap"] is True
+    assert "SWAP staging into production" in change["meaning"]["text"]
