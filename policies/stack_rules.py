@@ -91,20 +91,21 @@ def always_on(args: StackValidationArgs, report: ReportViolation) -> None:
                        "every idle period: set site_config.always_on=True.", site.urn)
 
 
-def autoscale_tier(args: StackValidationArgs, report: ReportViolation) -> None:
-    for setting in of_type(args.resources, AUTOSCALE):
-        for plan in (d for d in setting.dependencies if d.resource_type == PLAN):
+def _needs_standard(args: StackValidationArgs, report: ReportViolation, typ: str, message: str) -> None:
+    for resource in of_type(args.resources, typ):
+        for plan in (d for d in resource.dependencies if d.resource_type == PLAN):
             if tier_rank(value(plan.props, "sku.tier")) < tier_rank("Standard"):
-                report("autoscale targets a plan below Standard tier, which cannot scale out: raise model-webapp:sku "
-                       "or disable autoscale.", setting.urn)
+                report(message, resource.urn)
+
+
+def autoscale_tier(args: StackValidationArgs, report: ReportViolation) -> None:
+    _needs_standard(args, report, AUTOSCALE, "autoscale targets a plan below Standard tier, which cannot scale out: "
+                    "raise model-webapp:sku or disable autoscale.")
 
 
 def slot_tier(args: StackValidationArgs, report: ReportViolation) -> None:
-    for slot in of_type(args.resources, WEB_APP_SLOT):
-        for plan in (d for d in slot.dependencies if d.resource_type == PLAN):
-            if tier_rank(value(plan.props, "sku.tier")) < tier_rank("Standard"):
-                report("a deployment slot on a plan below Standard tier, which has none: raise model-webapp:sku or "
-                       "set release.strategy inPlace.", slot.urn)
+    _needs_standard(args, report, WEB_APP_SLOT, "a deployment slot on a plan below Standard tier, which has none: "
+                    "raise model-webapp:sku or set release.strategy inPlace.")
 
 
 REQUIRED_LOGS = ("AppServiceConsoleLogs", "AppServicePlatformLogs")
