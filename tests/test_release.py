@@ -272,3 +272,13 @@ def test_the_offline_diff_says_when_a_swap_will_happen(capsys, tmp_path):
     (change,) = [c for c in doc["changes"] if c["type"] == SWAP]
     assert change["op"] == "replace" and change["meaning"]["swap"] is True
     assert "SWAP staging into production" in change["meaning"]["text"]
+
+
+def test_the_pickled_swap_provider_holds_no_client_credential_or_test_double(prod):
+    import base64
+
+    blob = base64.b64decode(prod.one(SWAP).engine_inputs["__provider"])  # what the engine stores in state
+    for forbidden in (b"WebSiteManagementClient", b"DefaultAzureCredential", b"service_factory", b"FakeSiteService",
+                      b"_thread.lock"):
+        assert forbidden not in blob
+    assert b"providers.slot_swap" in blob  # pickled by module path: providers/slot_swap.py must not move
