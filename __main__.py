@@ -14,6 +14,9 @@ name = f"{settings.name_prefix}-{settings.stack}"
 app = ModelWebApp(name, ModelWebAppArgs(settings=settings, image=stack_image(settings, name, PROJECT_DIR)))
 
 pulumi.export("scoring_uri", app.scoring_uri)
+pulumi.export("default_host_name", app.default_host_name)
+if app.dns_records_to_create is not None:
+    pulumi.export("dns_records_to_create", app.dns_records_to_create)
 pulumi.export("app_name", app.app_name)
 pulumi.export("resource_group_name", app.resource_group_name)
 pulumi.export("image", app.image)
