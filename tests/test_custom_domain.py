@@ -374,3 +374,14 @@ def test_both_providers_over_grpc_as_the_engine_runs_them(zoned):
         assert plugin.diff(check.urn, dns, dict(dns)).changes == provider_pb2.DiffResponse.DIFF_NONE
     finally:
         plugin.stop()
+
+
+@pytest.mark.parametrize("typ, module", [(SNI, b"providers.sni_binding"), (DNS_CHECK, b"providers.dns_check")])
+def test_the_pickled_providers_hold_no_client_credential_or_test_double(zoned, typ, module):
+    import base64
+
+    blob = base64.b64decode(zoned.one(typ).engine_inputs["__provider"])  # what the engine stores in state
+    for forbidden in (b"WebSiteManagementClient", b"DefaultAzureCredential", b"service_factory", b"FakeHostNames",
+                      b"sleep", b"_thread.lock"):
+        assert forbidden not in blob
+    assert module in blob  # pickled by module path: the module must not move
