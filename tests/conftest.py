@@ -1,4 +1,4 @@
-"""Fixtures shared by the scoring service's tests and the smoke test: one trained model, one local service."""
+"""Fixtures shared by the tests: the planned dev and prod stacks, one trained model, one local service."""
 from __future__ import annotations
 
 import sys
@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from local.serve import LocalService, free_port, service_spec
+from offline.mock_engine import ProgramRun, run_program
 from offline.project import PROJECT_DIR
 
 sys.path.insert(0, str(PROJECT_DIR / "model"))
@@ -26,3 +27,18 @@ def service(model_dir):
     spec = replace(service_spec("dev", model_dir), port=free_port())
     with LocalService(spec) as running:
         yield running
+
+
+# The repository's two stacks, planned once per session. Read them only: a test that changes a plan deep-copies it.
+@pytest.fixture(scope="session")
+def dev() -> ProgramRun:
+    from tests.helpers import stack_values
+
+    return run_program(stack_values("dev"), "dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> ProgramRun:
+    from tests.helpers import stack_values
+
+    return run_program(stack_values("prod"), "prod")

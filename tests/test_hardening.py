@@ -19,16 +19,6 @@ WAIT = "pulumi-python:dynamic/model-webapp:RoleAssignmentWait"
 FRONT_DOOR_ID = "33333333-3333-3333-3333-333333333333"
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_program(stack_values("dev"), "dev")
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return run_program(stack_values("prod"), "prod")
-
-
 # -- autoscale owns the instance count ---------------------------------------------------------------
 def test_with_autoscale_the_plan_ignores_its_capacity(dev, prod):
     assert prod.one(PLAN).options["ignoreChanges"] == ["sku.capacity"]

@@ -30,16 +30,6 @@ SERVER_READS = {constants.ENV_AML_APP_INSIGHTS_ENABLED, constants.ENV_AML_APP_IN
                 AMLInferenceServerConfig.model_fields["app_insights_log_response_enabled"].alias}
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_program(stack_values("dev"), "dev")
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return run_program(stack_values("prod"), "prod")
-
-
 @pytest.mark.parametrize("stack, cap", [("dev", 1), ("prod", 5)])
 def test_a_capped_workspace_and_a_workspace_based_component(stack, cap, dev, prod):
     run = {"dev": dev, "prod": prod}[stack]

@@ -12,16 +12,6 @@ from offline.project import PACKAGE_TYPE
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_program(stack_values("dev"), "dev")
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return run_program(stack_values("prod"), "prod")
-
-
 def test_dev_declares_the_manual_procedures_resources(dev):
     types = sorted(r.type for r in dev.registrations if r.type.startswith("azure-native:"))
     monitoring = ["azure-native:operationalinsights:Workspace", "azure-native:applicationinsights:Component",

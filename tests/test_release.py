@@ -31,16 +31,6 @@ def no_backoff(monkeypatch):
     monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
 
 
-@pytest.fixture(scope="module")
-def prod():
-    return run_program(stack_values("prod"), "prod")
-
-
-@pytest.fixture(scope="module")
-def dev():
-    return run_program(stack_values("dev"), "dev")
-
-
 # -- the plan --------------------------------------------------------------------------------------------
 def test_the_slot_is_hardened_exactly_like_production(prod):
     site, slot = prod.one(WEB_APP), prod.one(SLOT)
