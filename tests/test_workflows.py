@@ -30,7 +30,7 @@ def steps_using(doc: dict, action: str) -> list[dict]:
 
 
 def test_the_expected_workflows_exist():
-    assert {p.stem for p in WORKFLOWS} == {"ci", "preview", "deploy", "destroy", "drift"}
+    assert {p.stem for p in WORKFLOWS} == {"ci", "preview", "deploy", "destroy", "drift", "rollback"}
 
 
 def stack_names() -> set[str]:
@@ -165,32 +165,39 @@ def test_deploy_goes_dev_then_prod_behind_its_environment():
     assert deploy["concurrency"]["cancel-in-progress"] is False
 
 
-def test_destroy_is_manual_and_checks_its_confirmation():
-    destroy = workflow("destroy")
-    assert list(destroy["on"]) == ["workflow_dispatch"]
-    inputs = destroy["on"]["workflow_dispatch"]["inputs"]
-    assert {"stack", "confirm", "allow-prod"} <= set(inputs)
-    assert inputs["allow-prod"]["default"] is False
-    steps = destroy["jobs"]["destroy"]["steps"]
-    check = steps[0]["run"]
-    assert '"$CONFIRM" != "$STACK"' in check and '"$STACK" = "prod"' in check and '"$ALLOW_PROD" != "true"' in check
-    destroys = [i for i, s in enumerate(steps) if s.get("with", {}).get("command") == "destroy"]
-    assert destroys and destroys[0] > 0  # the check runs first
+@pytest.mark.parametrize("name, command", [("destroy", "destroy"), ("rollback", "providers.rollback")])
+def test_destroy_and_rollback_are_manual_and_check_their_confirmation_first(name, command):
+    doc = workflow(name)
+    assert list(doc["on"]) == ["workflow_dispatch"]
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert {"stack", "confirm", "allow-prod"} <= set(inputs) and inputs["allow-prod"]["default"] is False
+    steps = doc["jobs"][name]["steps"]
+    guard = next(i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/confirm-stack")
+    assert steps[guard]["with"] == {"stack": "${{ inputs.stack }}", "confirm": "${{ inputs.confirm }}",
+                                    "allow-prod": "${{ inputs.allow-prod }}", "action": steps[guard]["with"]["action"]}
+    acting = [i for i, s in enumerate(steps) if command in s.get("run", "") or s.get("with", {}).get("command") == command]
+    assert acting and min(acting) > guard  # the check runs before anything acts
+    assert doc["concurrency"]["group"] == "deploy"
 
 
-def test_destroy_confirmation_logic(tmp_path):
-    check = workflow("destroy")["jobs"]["destroy"]["steps"][0]["run"]
-    script = tmp_path / "check.sh"
-    script.write_text(check)
+def test_the_rollback_workflow_offers_the_stacks_that_release_through_a_slot(dev, prod):
+    options = workflow("rollback")["on"]["workflow_dispatch"]["inputs"]["stack"]["options"]
+    swap = "pulumi-python:dynamic/model-webapp:SlotSwap"
+    assert options == [run.stack for run in (dev, prod) if run.of_type(swap)] == ["prod"]
+
+
+def test_the_confirmation_logic(tmp_path):
+    script = ROOT / ".github" / "actions" / "confirm-stack" / "confirm.sh"
 
     def run(stack, confirm, allow):
-        env = {"STACK": stack, "CONFIRM": confirm, "ALLOW_PROD": allow, "PATH": "/usr/bin:/bin"}
-        return subprocess.run(["bash", "-e", str(script)], env=env, capture_output=True, text=True).returncode
+        env = {"STACK": stack, "CONFIRM": confirm, "ALLOW_PROD": allow, "ACTION": "destroyed", "PATH": "/usr/bin:/bin"}
+        return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
 
-    assert run("dev", "dev", "false") == 0
-    assert run("dev", "prod", "false") != 0
-    assert run("prod", "prod", "false") != 0
-    assert run("prod", "prod", "true") == 0
+    assert run("dev", "dev", "false").returncode == 0
+    refused = run("dev", "prod", "false")
+    assert refused.returncode != 0 and "nothing was destroyed" in refused.stdout
+    assert run("prod", "prod", "false").returncode != 0
+    assert run("prod", "prod", "true").returncode == 0
 
 
 @pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.name)
