@@ -6,23 +6,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # uv installs the pinned requirements*.txt in a fraction of pip's time (docs/benchmarks.md). A uv on the PATH is
-# used as it is; otherwise the version pinned in requirements-dev.txt is installed into the venv first.
+# used as it is; otherwise the version pinned in requirements-dev.txt is fetched into .venv/bootstrap first.
 # INSTALL=pip installs the same pins with pip instead.
 INSTALL ?= uv
 UV_PIN := $(shell grep -m1 '^uv==' requirements-dev.txt)
 UV ?= $(shell command -v uv 2>/dev/null)
+BOOTSTRAP := $(VENV)/bootstrap
 
 .PHONY: setup demo test serve plans plan-prod docs rollback bench-plan bench-score clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
-	@# A venv with pip in it: Pulumi's own `toolchain: pip` (pulumi install, pulumi up) installs with that pip.
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 ifeq ($(INSTALL),pip)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 else
-	@uv="$(UV)"; if [ -z "$$uv" ]; then uv=$(VENV)/bin/uv; test -x $$uv || \
-	  $(PY) -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"; fi; \
+	@# No ensurepip (a third of a cold set-up): the venv's pip, which Pulumi's `toolchain: pip` (pulumi install,
+	@# pulumi up) installs with, comes pinned from requirements-dev.txt like everything else.
+	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	@uv="$(UV)"; if [ -z "$$uv" ]; then uv=$(BOOTSTRAP)/bin/uv; test -x $$uv || \
+	  PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(BOOTSTRAP) "$(UV_PIN)" || \
+	  { $(PYTHON) -m venv $(BOOTSTRAP) && $(BOOTSTRAP)/bin/pip install --quiet "$(UV_PIN)"; } || \
+	  { echo "no uv on the PATH, and $(PYTHON) could not fetch $(UV_PIN): install uv, or use make INSTALL=pip"; exit 1; }; fi; \
 	echo "$$uv pip install -r requirements-dev.txt"; $$uv pip install --quiet --python $(PY) -r requirements-dev.txt
 endif
 	@touch $@
