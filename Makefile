@@ -12,8 +12,12 @@ INSTALL ?= uv
 UV_PIN := $(shell grep -m1 '^uv==' requirements-dev.txt)
 UV ?= $(shell command -v uv 2>/dev/null)
 BOOTSTRAP := $(VENV)/bootstrap
+# uv installs without compiling to bytecode (pip compiles all 13,000 modules up front): Python writes the .pyc of what
+# it imports on first use. Not when PYTHONDONTWRITEBYTECODE is set, which would recompile pulumi-azure-native's
+# modules in every process (2 s or more a run): make's own commands write their bytecode.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup demo test serve plans plan-prod docs rollback bench-plan bench-score clean
+.PHONY: setup demo test serve plans plan-prod docs rollback bench-plan bench-score bench-setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -63,6 +67,9 @@ bench-plan: setup
 
 bench-score: setup
 	$(PY) -m benchmarks.score
+
+bench-setup: setup
+	$(PY) -m benchmarks.setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
