@@ -24,8 +24,11 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
     """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
     slot_name = s.release.slot_name
     child = pulumi.ResourceOptions(parent=parent)
+    # Created with the image; from then on the swap writes each new image into the slot and swaps it, so after a
+    # release the slot holds the previous image on purpose: not drift for a refresh to undo.
     slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,
-                          opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on))
+                          opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on,
+                                                      ignore_changes=["siteConfig.linuxFxVersion"]))
     on_slot = pulumi.ResourceOptions(parent=parent, depends_on=[slot])
     diagnostics(f"{name}-slot", hub, slot, parent)  # a swap does not carry diagnostic settings
     guards: list[pulumi.Resource] = [

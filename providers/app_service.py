@@ -29,6 +29,7 @@ class SiteService(Protocol):
     def host_name(self, slot: Optional[str]) -> str: ...
     def get(self, url: str, token: Optional[str]) -> Answer: ...
     def post(self, url: str, body: str, token: Optional[str]) -> Answer: ...
+    def set_image(self, slot: str, image: str) -> None: ...
     def swap_with_production(self, slot: str) -> None: ...
     def token(self, audience: str) -> str: ...
 
@@ -74,6 +75,14 @@ class AzureSiteService:
         except requests.RequestException as exc:
             return Answer(0, f"{type(exc).__name__}: {exc}")
         return Answer(response.status_code, response.text[:2000])
+
+    def set_image(self, slot: str, image: str) -> None:
+        from azure.mgmt.web.models import SiteConfigResource
+
+        s = self.site
+        # A PATCH of the slot's configuration: only linuxFxVersion changes; App Service pulls and restarts the slot.
+        self._client().web_apps.update_configuration_slot(s.resource_group, s.name, slot,
+                                                          SiteConfigResource(linux_fx_version=image))
 
     def swap_with_production(self, slot: str) -> None:
         from azure.mgmt.web.models import CsmSlotEntity

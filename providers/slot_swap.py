@@ -1,10 +1,13 @@
 """SlotSwap: the release of a new image through the staging slot, as a resource of the stack.
 
-Create (and replace, when the expected image changes) runs the gate: (a) the slot runs the expected image and
-answers its health path with 200; (b) the smoke request, when set, gets 200 with one prediction per row;
+Create (and replace, when the expected image changes) writes the expected image into the slot, then runs the gate:
+(a) the slot runs the expected image and answers its health path with 200; (b) the smoke request, when set, gets 200 with one prediction per row;
 (c) the slot is swapped into production; (d) production is confirmed on the expected image. A failed gate
 raises before (c): production is untouched. Production already on the expected image (a first deploy, or a
 retry after an interrupted swap) is never swapped again. Delete does nothing to the sites.
+
+The image of both sites belongs to this resource, not to their declarations (ignore_changes on both): after a swap
+production runs the new image and the slot the previous one, and neither is drift for a refresh to undo.
 
 Like ModelPackage, the pickled provider holds no client or credential: `AzureSiteService` is made per call.
 """
@@ -78,6 +81,8 @@ class SlotSwapProvider(ResourceProvider):
             # A first deploy (production created with this image) or a retry after a swap that went through.
             previous = with_retries(lambda: service.image(slot), f"reading slot {slot}'s image")
             return self._done(props, previous if previous != expected else None)
+        if with_retries(lambda: service.image(slot), f"reading slot {slot}'s image") != expected:
+            with_retries(lambda: service.set_image(slot, expected), f"writing the new image into slot {slot}")
         self._gate(service, props)
 
         def swap_once() -> None:

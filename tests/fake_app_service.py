@@ -27,6 +27,7 @@ class FakeSiteService:
     smoke_status: int = 200
     smoke_predictions: Optional[int] = None  # None: one per row sent
     transient_failures: int = 0  # the first calls to image() fail with 429
+    stuck: bool = False  # the slot keeps its image whatever is written (a pull that never starts)
     fail_after_swap: Optional[Exception] = None  # the swap happens, then the call raises this (an interrupted `up`)
     swaps: int = 0
     calls: list[str] = field(default_factory=list)
@@ -56,6 +57,11 @@ class FakeSiteService:
         rows = json.loads(body)["data"]
         count = len(rows) if self.smoke_predictions is None else self.smoke_predictions
         return Answer(self.smoke_status, json.dumps([1.0] * count) if self.smoke_status == 200 else '{"error": "bad"}')
+
+    def set_image(self, slot: str, image: str) -> None:
+        self.calls.append(f"set {slot} {image}")
+        if not self.stuck:
+            self.slot_image = image
 
     def swap_with_production(self, slot: str) -> None:
         self.calls.append(f"swap {slot}")

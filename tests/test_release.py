@@ -65,8 +65,9 @@ def test_the_swap_releases_the_slots_image_after_the_slot(prod):
     assert i["subscription_id"] and i["resource_group"] and i["site_name"]
 
 
-def test_production_leaves_its_image_to_the_swap(prod, dev):
+def test_production_and_the_slot_leave_their_image_to_the_swap(prod, dev):
     assert prod.one(WEB_APP).options["ignoreChanges"] == ["siteConfig.linuxFxVersion"]
+    assert prod.one(SLOT).options["ignoreChanges"] == ["siteConfig.linuxFxVersion"]
     assert prod.outputs["staging_slot"] == "staging"
     assert dev.one(WEB_APP).options["ignoreChanges"] == []
     assert not [r for r in dev.registrations if r.type in (SLOT, SWAP, AUTH_SLOT, FTP_SLOT, SCM_SLOT, STICKY)]
@@ -164,7 +165,7 @@ def test_a_healthy_slot_is_swapped_once():
     (dict(health=503), "was not healthy within 20 minutes (its health path answered 503"),
     (dict(smoke_status=400), "failed the smoke request: 400"),
     (dict(smoke_predictions=1), "wanted 200 with 2 predictions"),
-    (dict(slot_image=OLD.replace("1", "3")), "the slot runs"),
+    (dict(slot_image=OLD.replace("1", "3"), stuck=True), "the slot runs"),
 ])
 def test_a_failed_gate_swaps_nothing_and_names_the_slot(fake, fragment):
     service = FakeSiteService(**fake)
@@ -177,11 +178,19 @@ def test_a_failed_gate_swaps_nothing_and_names_the_slot(fake, fragment):
     assert service.swaps == 0 and service.production == OLD
 
 
-def test_a_slot_on_the_wrong_image_is_waited_for_until_the_deadline():
-    service, clock = FakeSiteService(slot_image=OLD), Clock()
+def test_the_new_image_is_written_into_the_slot_then_gated_and_swapped():
+    service = FakeSiteService(production=OLD, slot_image=OLD)  # the slot holds the previous release's image
+    provider_for(service).create(props())
+    assert f"set staging {NEW}" in service.calls and service.swaps == 1
+    assert (service.production, service.slot_image) == (NEW, OLD)  # the previous image stays one swap away
+    assert service.calls.index(f"set staging {NEW}") < service.calls.index("swap staging")
+
+
+def test_a_slot_that_never_runs_the_new_image_is_waited_for_until_the_deadline():
+    service, clock = FakeSiteService(slot_image=OLD, stuck=True), Clock()
     with pytest.raises(SwapGateError, match="within 20 minutes"):
         provider_for(service, clock).create(props())
-    assert clock.now >= 20 * 60 and service.calls.count("image staging") > 10
+    assert clock.now >= 20 * 60 and service.calls.count("image staging") > 10 and service.swaps == 0
 
 
 def test_an_unchanged_image_swaps_nothing():
