@@ -58,7 +58,7 @@ def load_entry_script(entry_script: Path, model_dir: Path):
     return score
 
 
-def best_of(calls: dict[str, Callable[[], object]], iterations: int, repeats: int = 9) -> dict[str, float]:
+def best_of(calls: dict[str, Callable[[], object]], iterations: int, repeats: int = 25) -> dict[str, float]:
     """Microseconds per call, the best repeat of each, the calls taking turns so that drift hits them alike."""
     best = {name: float("inf") for name in calls}
     for _ in range(repeats):
@@ -89,7 +89,7 @@ def in_process(entry_script: Path, model_dir: Path) -> list[str]:
             return score.run(request)
 
         assert json.loads(bare().get_data()) == json.loads(validating().get_data())  # the same answer
-        times = best_of({"bare": bare, "run": validating}, iterations=2000 if rows == 2 else 100)
+        times = best_of({"bare": bare, "run": validating}, iterations=1000 if rows == 2 else 40)
         lines.append(f"| {rows} | {times['bare']:.0f} | {times['run']:.0f} | {times['run'] / times['bare']:.2f}x |")
     return lines
 
@@ -162,12 +162,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per level, at most")
     parser.add_argument("--max-requests", type=int, default=20000, help="per level, at most")
     parser.add_argument("--skip-load", action="store_true", help="only the in-process comparison")
+    parser.add_argument("--entry-script", type=Path,
+                        help="compare another entry script in process (e.g. an earlier one: git show REV:model/src/score.py)")
     args = parser.parse_args()
     base = service_spec(args.stack)
     ensure_model(base.model_dir)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"numpy {np.__version__}; loopback only")
-    print("\n".join(in_process(base.entry_script, base.model_dir)), flush=True)
+    print("\n".join(in_process(args.entry_script or base.entry_script, base.model_dir)), flush=True)
     if not args.skip_load:
         print()
         lines = under_load(args, base)
