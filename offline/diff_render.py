@@ -77,8 +77,11 @@ def render_diff_markdown(comparison: Comparison, violations: list[dict[str, Any]
     if comparison.changes:
         out += ["| | Resource | Type | Changed inputs |", "|---|---|---|---|"]
         for c in comparison.changes:
-            paths = ", ".join(f"`{p.path}`" + (" (replaces)" if p.replaces else "") for p in c.properties
-                              if not p.ignored) or "-"
+            if c.op in ("create", "delete"):  # every input is new or gone: the count says enough here
+                paths = f"{len(c.properties)} inputs"
+            else:
+                paths = ", ".join(f"`{p.path}`" + (" (replaces)" if p.replaces else "") for p in c.properties
+                                  if not p.ignored) or "-"
             out.append(f"| `{SYMBOL[c.op].strip()}` {c.op} | `{c.name}` | `{c.type}` | {_cell(paths)} |")
         out += ["", "<details><summary>Diff, as <code>pulumi preview --diff</code> shows it</summary>", "", "```text"]
         out += render_diff_table(comparison)

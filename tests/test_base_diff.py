@@ -36,6 +36,8 @@ def test_summary_diffs_each_stack_against_the_base_checkouts_own_plan(tmp_path, 
     assert "`Pulumi.prod.yaml` is new in this pull request" in out
     prod = out[out.index("### Stack `prod`"):]
     assert prod.startswith("### Stack `prod`: ") and " to create" in prod.splitlines()[0]
+    site_row = next(line for line in prod.splitlines() if line.startswith("| `+` create | `mw-prod-app` |"))
+    assert site_row.endswith(" inputs |")  # a created resource's row counts its inputs instead of listing them
     assert "### Stack `old`: removed in this pull request" in out
 
 
