@@ -23,7 +23,6 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
                  depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource) -> SlotSwap:
     """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
     slot_name = s.release.slot_name
-    child = pulumi.ResourceOptions(parent=parent)
     # Created with the image; from then on the swap writes each new image into the slot and swaps it, so after a
     # release the slot holds the previous image on purpose: not drift for a refresh to undo.
     slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,

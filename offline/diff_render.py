@@ -92,6 +92,6 @@ def render_diff_markdown(comparison: Comparison, violations: list[dict[str, Any]
         out += [f"- [{v['level']}] `{v['rule']}`: {_cell(v['resource'])}: {_cell(v['message'])}" for v in violations]
     else:
         out.append("Policy violations: none")
-    out += ["", f"_Offline plan against the base commit's plan: invoke answers and computed outputs are fake; "
-                 f"`pulumi preview` in the PR check has the last word._", ""]
+    out += ["", "_Offline plan against the base commit's plan: invoke answers and computed outputs are fake; "
+                "`pulumi preview` in the PR check has the last word._", ""]
     return "\n".join(out)

@@ -1,5 +1,5 @@
 """What the offline plan knows of the project: where it is, its name, the package resource's type."""
-from settings.stack_settings import NAMESPACE, PROJECT_DIR
+from settings.stack_settings import NAMESPACE, PROJECT_DIR  # noqa: F401 (PROJECT_DIR re-exported)
 
 PROJECT = NAMESPACE
 PACKAGE_TYPE = f"pulumi-python:dynamic/{PROJECT}:ModelPackage"

@@ -126,6 +126,7 @@ def test_the_sni_step_binds_the_certificates_thumbprint_to_that_binding(zoned):
     assert sni.inputs["host_name"] == HOST and sni.inputs["provider_version"] == PROVIDER_VERSION
     # Wire inputs that came from the certificate and the binding (their ids and thumbprint), not made up here.
     assert sni.inputs["thumbprint"] == certificate.state["thumbprint"]
+    assert binding.urn in sni.dependencies and certificate.urn in sni.dependencies
     assert sni.options["ignoreChanges"] == []  # a renewed certificate must reach it
 
 

@@ -5,7 +5,6 @@ import copy
 import json
 import shutil
 
-import pytest
 import yaml
 
 from offline import change_rules, plan

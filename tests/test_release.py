@@ -11,7 +11,6 @@ from offline.mock_engine import run_program
 from offline.policy_check import evaluate, load_policy_config
 from offline.project import PROJECT_DIR
 from providers import retries, rollback
-from providers.app_service import Site
 from providers.slot_swap import SlotSwapProvider, SwapGateError
 from tests.engine_harness import DynamicProviderPlugin
 from tests.fake_app_service import NEW, OLD, FakeSiteService
