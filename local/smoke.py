@@ -29,8 +29,9 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 
 from offline.project import PROJECT_DIR
+from providers.app_service import prediction_problem
 from offline.stack_config import StackFileError, load_stack_config
-from settings.stack_settings import NAMESPACE, EntraAuth
+from settings.stack_settings import NAMESPACE, EntraAuth, request_rows
 
 SAMPLE = PROJECT_DIR / "model" / "sample-request.json"
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -86,17 +87,14 @@ def azure_cli_token(audience: str) -> str:
 
 
 def load_sample(path: Path) -> tuple[bytes, int]:
-    """The request body and its number of rows."""
+    """The request body and its number of rows, read as the settings read release.smokeRequest."""
     try:
-        body = path.read_bytes()
-        rows = json.loads(body)["data"]
+        rows = request_rows(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (ValueError, KeyError, TypeError):
-        raise UsageError(f'{path}: not a scoring request {{"data": [[...], ...]}}') from None
-    if not isinstance(rows, list) or not rows:
-        raise UsageError(f'{path}: "data" must be a non-empty list of rows')
-    return body, len(rows)
+    except ValueError as exc:
+        raise UsageError(f"{path}: must be {exc}") from None
+    return path.read_bytes(), len(rows)
 
 
 def post(uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -110,16 +108,10 @@ def post(uri: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
 
 def check_answer(status: int, payload: bytes, rows: int) -> list[float]:
     text = payload.decode("utf-8", errors="replace")
-    if status != 200:
-        raise SmokeFailure(f"POST /score answered {status}: {text[:500]}")
-    try:
-        predictions = json.loads(text)
-    except json.JSONDecodeError:
-        raise SmokeFailure(f"POST /score answered 200 but not JSON: {text[:500]}") from None
-    if (not isinstance(predictions, list) or len(predictions) != rows
-            or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in predictions)):
-        raise SmokeFailure(f"POST /score answered 200 but not {rows} predictions, one per row: {text[:500]}")
-    return predictions
+    problem = prediction_problem(status, text, rows)  # the same rule the release gate applies to the slot
+    if problem:
+        raise SmokeFailure(f"POST /score {problem}")
+    return json.loads(text)
 
 
 def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float,

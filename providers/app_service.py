@@ -5,10 +5,33 @@ against an in-memory fake. Clients and credentials are made per call and never k
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
 PRODUCTION = "production"
+
+
+def web_client(subscription_id: str):
+    """A WebSiteManagementClient for one call: nothing made here outlives the provider call that made it."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.web import WebSiteManagementClient
+
+    return WebSiteManagementClient(DefaultAzureCredential(), subscription_id)
+
+
+def prediction_problem(status: int, body: str, rows: int) -> Optional[str]:
+    """What keeps an answer to a scoring request from being "200 with one number per row"; None when it is that."""
+    if status != 200:
+        return f"answered {status or 'nothing'}: {body[:500]}"
+    try:
+        predictions = json.loads(body)
+    except ValueError:
+        return f"answered 200 but not JSON: {body[:500]}"
+    if (not isinstance(predictions, list) or len(predictions) != rows
+            or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in predictions)):
+        return f"answered 200 but not {rows} predictions, one per row: {body[:500]}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,10 +64,7 @@ class AzureSiteService:
         self.site = site
 
     def _client(self):
-        from azure.identity import DefaultAzureCredential
-        from azure.mgmt.web import WebSiteManagementClient
-
-        return WebSiteManagementClient(DefaultAzureCredential(), self.site.subscription_id)
+        return web_client(self.site.subscription_id)
 
     def image(self, slot: Optional[str]) -> Optional[str]:
         apps, s = self._client().web_apps, self.site

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
-from .app_service import Site
+from .app_service import Site, web_client
 
 SNI = "SniEnabled"
 DISABLED = "Disabled"
@@ -81,10 +81,7 @@ class AzureHostNames:
         self.site = site
 
     def _client(self):
-        from azure.identity import DefaultAzureCredential
-        from azure.mgmt.web import WebSiteManagementClient
-
-        return WebSiteManagementClient(DefaultAzureCredential(), self.site.subscription_id)
+        return web_client(self.site.subscription_id)
 
     def analyze(self, host_name: str) -> HostNameAnalysis:
         s = self.site

@@ -22,7 +22,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from .app_service import AzureSiteService, Site, SiteService
+from .app_service import AzureSiteService, Site, SiteService, prediction_problem
 from .retries import is_transient, with_retries
 
 PROVIDER_VERSION = "1"
@@ -127,11 +127,11 @@ class SlotSwapProvider(ResourceProvider):
         if props.get("smoke_rows"):
             rows = props["smoke_rows"]
             answer = service.post(f"https://{host}/score", json.dumps({"data": rows}), token)
-            predictions = _predictions(answer.body) if answer.status == 200 else None
-            if predictions is None or len(predictions) != len(rows):
-                raise SwapGateError(f"slot {slot} failed the smoke request: {answer.status or 'no answer'}, "
-                                    f"{answer.body[:300]!r} (wanted 200 with {len(rows)} predictions); production is "
-                                    f"untouched. {self._log_hint(props, slot)}")
+            problem = prediction_problem(answer.status, answer.body, len(rows))
+            if problem:
+                raise SwapGateError(f"slot {slot} failed the smoke request: {answer.status or 'no answer'}, POST /score "
+                                    f"{problem} (wanted 200 with {len(rows)} predictions); production is untouched. "
+                                    f"{self._log_hint(props, slot)}")
 
     @staticmethod
     def _log_hint(props: dict[str, Any], slot: Optional[str]) -> str:
@@ -147,15 +147,6 @@ class SlotSwapProvider(ResourceProvider):
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None  # the sites stay as they are; the swap is history
-
-
-def _predictions(body: str) -> Optional[list]:
-    try:
-        found = json.loads(body)
-    except ValueError:
-        return None
-    found = found.get("predictions", found.get("result")) if isinstance(found, dict) else found
-    return found if isinstance(found, list) else None
 
 
 class SlotSwap(pulumi.dynamic.Resource, module="model-webapp", name="SlotSwap"):

@@ -34,6 +34,17 @@ def text(pattern: str, allowed: str, **constraints: Any) -> Any:
     return Annotated[str, StringConstraints(pattern=pattern, **constraints)]
 
 
+def request_rows(path: Path) -> list:
+    """The rows of a scoring request file; FileNotFoundError, or ValueError saying what the file must be."""
+    try:
+        rows = json.loads(path.read_bytes())["data"]
+    except (ValueError, KeyError, TypeError):
+        rows = None
+    if not (isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows)):
+        raise ValueError('a JSON file {"data": [[...], ...]} with a row or more')
+    return rows
+
+
 def check(problems: list[tuple[str, Any, str]]) -> None:
     """Raises every cross-key problem found: (key below the model, its value or None when unset, what is allowed)."""
     if problems:
@@ -337,13 +348,11 @@ class Settings(Part):
         if not self.uses_slot or not path:
             return None, []
         try:
-            rows = json.loads((project_dir / path).read_text())["data"]
-            assert isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows)
-            return rows, []
+            return request_rows(project_dir / path), []
         except FileNotFoundError:
             return None, [("release.smokeRequest", path, f"no such file under {project_dir}")]
-        except (ValueError, KeyError, TypeError, AssertionError):
-            return None, [("release.smokeRequest", path, 'must be a JSON file {"data": [[...], ...]} with a row or more')]
+        except ValueError as exc:
+            return None, [("release.smokeRequest", path, f"must be {exc}")]
 
     @property
     def uses_slot(self) -> bool:

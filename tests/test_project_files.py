@@ -80,7 +80,7 @@ ROOMS = ("settings", "providers", "components", "policies", "offline", "local", 
 # Each room may import only from the rooms listed before it here (the policy pack from none: own venv).
 MAY_IMPORT = {"settings": set(), "providers": {"settings"}, "components": {"settings", "providers"}, "policies": set(),
               "offline": {"settings", "providers", "components", "policies"},
-              "local": {"settings", "offline"}, "benchmarks": {"offline", "local"}}
+              "local": {"settings", "providers", "offline"}, "benchmarks": {"offline", "local"}}
 
 
 def imported_rooms(room: str) -> set[str]:
