@@ -88,10 +88,10 @@ def diagnostics(name: str, hub: Optional[MonitoringHub], target: pulumi.CustomRe
 
 def _alert(name: str, hub: MonitoringHub, group: resources.ResourceGroup, scope: pulumi.Input[str], namespace: str,
            metric: str, operator: str, threshold: float, aggregation: str, window: str, severity: int, about: str,
-           parent: pulumi.Resource) -> monitor.MetricAlert:
+           parent: pulumi.Resource, every: str = "PT1M") -> monitor.MetricAlert:
     return monitor.MetricAlert(
         name, resource_group_name=group.name, location="global", scopes=[scope], enabled=True, auto_mitigate=True,
-        description=about, severity=severity, evaluation_frequency="PT1M", window_size=window,
+        description=about, severity=severity, evaluation_frequency=every, window_size=window,
         criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
             odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
             all_of=[monitor.MetricCriteriaArgs(criterion_type="StaticThresholdCriterion", name=metric,
@@ -110,8 +110,9 @@ def site_alerts(name: str, hub: Optional[MonitoringHub], group: resources.Resour
            "Total", "PT5M", 1, "/score answers server errors (5xx).", parent)
     _alert(f"{name}-alert-latency", hub, group, site.id, SITE_METRICS, "HttpResponseTime", "GreaterThan",
            m.response_time_seconds, "Average", "PT5M", 2, "/score answers slowly.", parent)
+    # fact: monitor-health-check-status-grain
     _alert(f"{name}-alert-health", hub, group, site.id, SITE_METRICS, "HealthCheckStatus", "LessThan", 100,
-           "Average", "PT5M", 1, "An instance fails its health check (GET /).", parent)
+           "Average", "PT5M", 1, "An instance fails its health check (GET /).", parent, every="PT5M")
 
 
 def plan_alert(name: str, hub: Optional[MonitoringHub], group: resources.ResourceGroup, plan: web.AppServicePlan,

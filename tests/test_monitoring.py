@@ -86,6 +86,15 @@ def test_alerts_on_5xx_latency_health_and_cpu_to_the_action_group(prod, dev):
     assert not dev.of_type(ACTION_GROUP) and all("actions" not in a.inputs for a in dev.of_type(ALERT))
 
 
+def test_each_alert_is_evaluated_at_a_time_grain_its_metric_has(prod):
+    # HealthCheckStatus is sampled at PT5M and coarser only; the others at PT1M (supported metrics, Microsoft.Web/sites).
+    alerts = {a.name: a for a in prod.of_type(ALERT)}
+    assert (alerts["mw-prod-alert-health"].inputs["evaluationFrequency"], alerts["mw-prod-alert-health"].inputs[
+        "windowSize"]) == ("PT5M", "PT5M")
+    assert {alerts[n].inputs["evaluationFrequency"] for n in ("mw-prod-alert-5xx", "mw-prod-alert-latency",
+                                                               "mw-prod-alert-cpu")} == {"PT1M"}
+
+
 def test_an_existing_workspace_is_used_and_none_created():
     run = run_program(stack_values("dev", monitoring={"logAnalyticsWorkspaceId": EXISTING}), "dev")
     assert not run.of_type(WORKSPACE)
