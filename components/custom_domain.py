@@ -85,9 +85,6 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: we
     domain = settings.custom_domain
     if domain is None:
         return None
-    if settings.access is not None:
-        pulumi.log.warn("customDomain with access restrictions: App Service must reach the site over public HTTP to "
-                        "issue and renew the free managed certificate; issuance or renewal may fail", parent)
     zone, apex, host = domain.zone, is_apex(domain), domain.host_name
     if apex:
         found = resources.get_resource_output(
@@ -109,9 +106,14 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: we
         # SniBinding turns TLS on, and App Service moves it to each renewed certificate: neither is drift to undo.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[check], ignore_changes=["sslState", "thumbprint"]))
     # No tags: the certificate PUT ignores them (azure-rest-api-specs issue 14529), so they would show as drift.
+    # Access restrictions, auth and private endpoints no longer stop issuance or renewal: the front ends answer
+    # DigiCert's token request themselves; a public DNS record is what it needs. fact: cert-managed-behind-restrictions
     certificate = web.Certificate(
         f"{name}-domain-cert", resource_group_name=group.name, location=settings.location, server_farm_id=plan.id,
-        canonical_name=host, opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding]))
+        canonical_name=host,
+        # An apex name has no CNAME to validate by: Microsoft's apex template asks for the HTTP token.
+        domain_validation_method="http-token" if apex else None,  # fact: cert-apex-http-token
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding]))
     SniBinding(f"{name}-domain-tls", binding.id, host, certificate.id, certificate.thumbprint,
                opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding, certificate]))
     return BoundDomain(host_name=host, records_to_create=None if zone else records)

@@ -150,8 +150,11 @@ class SniBindingProvider(ResourceProvider):
             if time.monotonic() >= deadline:
                 raise SniBindingError(
                     f"the managed certificate for {host} has no thumbprint after {CERTIFICATE_WAIT_SECONDS // 60} "
-                    "minutes: App Service has not issued it. It must reach the site over public HTTP: check that the "
-                    "DNS records resolve and that no access restriction blocks it, then run `pulumi up` again.")
+                    "minutes: App Service has not issued it yet. Issuance needs the host name's public DNS records "
+                    "(a private DNS zone alone is not enough; access restrictions, auth and private endpoints do not "
+                    "stop it) and is not offered behind Traffic Manager nested or external endpoints. Check the "
+                    "certificate's state in the portal (Certificates, Managed certificates), then run `pulumi up` "
+                    "again: it resumes from here.")  # fact: cert-managed-behind-restrictions
             pulumi.log.info(f"waiting for App Service to issue the managed certificate for {host}")
             sleep(POLL_SECONDS)
 

@@ -117,6 +117,7 @@ def test_the_binding_is_plain_on_production_and_leaves_its_tls_to_the_sni_step(z
 def test_the_certificate_is_the_free_managed_one_on_the_plan(zoned):
     certificate, plan = zoned.one(CERTIFICATE), zoned.one("azure-native:web:AppServicePlan")
     assert certificate.inputs["canonicalName"] == HOST
+    assert "domainValidationMethod" not in certificate.inputs  # a subdomain: the service's own default
     assert plan.urn in certificate.dependencies and "serverFarmId" in certificate.inputs
     assert not {"pfxBlob", "password", "keyVaultId"} & set(certificate.inputs)
 
@@ -149,6 +150,7 @@ def test_an_apex_domain_gets_an_a_record_to_the_sites_inbound_ip():
                and i["args"]["resourceType"] == "sites"]
     assert read["args"]["resourceProviderNamespace"] == "Microsoft.Web"
     assert run.one(BINDING).inputs["customHostNameDnsRecordType"] == "A"
+    assert run.one(CERTIFICATE).inputs["domainValidationMethod"] == "http-token"  # as Microsoft's apex template
 
 
 def test_without_a_zone_the_records_to_create_are_outputs_and_no_record_is_declared(external):
