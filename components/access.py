@@ -12,6 +12,11 @@ from pulumi_azure_native import web
 from settings.stack_settings import Access
 
 FRONT_DOOR_TAG = "AzureFrontDoor.Backend"
+# "IPv4 address ranges that start with 10. and 100. are internal to your deployment. You should allow them to connect
+# to your app" (Microsoft Learn, deploy-staging-slots, Troubleshoot swaps): the swap's warm-up comes from there.
+# fact: access-swap-warmup-ranges
+SWAP_WARMUP_RANGES = ("10.0.0.0/8", "100.0.0.0/8")
+SWAP_WARMUP_PRIORITY = 400  # after the stack's own rules: they are what a reader looks for first
 
 
 def restriction_args(access: Optional[Access]) -> dict[str, Any]:
@@ -29,3 +34,16 @@ def restriction_args(access: Optional[Access]) -> dict[str, Any]:
             headers={"x-azure-fdid": [access.allow_azure_front_door_id]}))
     return dict(ip_security_restrictions=rules, ip_security_restrictions_default_action="Deny",
                 scm_ip_security_restrictions_use_main=True)
+
+
+def slot_restriction_rules(access: Optional[Access]) -> Optional[list[web.IpSecurityRestrictionArgs]]:
+    """The slot's rules: production's, plus the swap's internal warm-up ranges. Access rules are not swapped, so these
+    stay on the slot; production keeps exactly its own. None when the stack sets no access (nothing to add to)."""
+    if access is None:
+        return None
+    # fact: access-rules-not-swapped
+    warmup = [web.IpSecurityRestrictionArgs(name=f"allow-swap-warmup-{cidr.split('.')[0]}", ip_address=cidr,
+                                            action="Allow", priority=SWAP_WARMUP_PRIORITY + i,
+                                            description="App Service's own swap warm-up (internal addresses)")
+              for i, cidr in enumerate(SWAP_WARMUP_RANGES)]
+    return [*restriction_args(access)["ip_security_restrictions"], *warmup]

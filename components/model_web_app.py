@@ -16,7 +16,7 @@ from .entra_auth import auth_settings_args
 from .monitoring import diagnostics, plan_alert, shared_monitoring, site_alerts, telemetry_settings
 from .registry import find_workspace_registry
 from .registry_access import pull_with_admin_credentials, pull_with_identity
-from .release import staging_slot
+from .release import rollout, staging_slot
 from .scaling import cpu_profile
 from .site import HEALTH_CHECK_PATH, site_args
 
@@ -112,9 +112,11 @@ class ModelWebApp(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-        if s.auth.enabled:
-            web.WebAppAuthSettingsV2(f"{name}-auth", name=site.name, resource_group_name=group.name,
-                                     **auth_settings_args(s.auth, HEALTH_CHECK_PATH), opts=child)
+        auth = web.WebAppAuthSettingsV2(f"{name}-auth", name=site.name, resource_group_name=group.name,
+                                        **auth_settings_args(s.auth, HEALTH_CHECK_PATH), opts=child) \
+            if s.auth.enabled else None
+        if swap is None:  # in place: the `up` ends when the site serves the new image (after auth, for its 401 check)
+            rollout(name, s, site, group, args["site_config"].linux_fx_version, [auth] if auth else [], self)
 
         domain = bind_custom_domain(name, s, site, plan, group, self)  # on production: custom domains do not swap
         self.default_host_name = site.default_host_name

@@ -2,18 +2,22 @@
 
 Per site: the slot and its swap belong to the site they release (several sites may share one plan later).
 A swap does not carry identities, restrictions, basic-auth or auth settings: the slot gets its own, the same
-as production's, from the same definition.
+as production's, from the same definition; with `access`, the slot's rules also admit the swap's internal warm-up.
+The in-place path (no slot) gets its wait here too: `rollout` registers SiteRollout after the site.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 import pulumi
 from pulumi_azure_native import authorization, resources, web
 
+from providers.site_rollout import SiteRollout
 from providers.slot_swap import SlotSwap
 from settings.stack_settings import Settings
 
+from .access import slot_restriction_rules
 from .entra_auth import auth_settings_args
 from .monitoring import MonitoringHub, diagnostics
 from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
@@ -23,6 +27,11 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
                  depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource) -> SlotSwap:
     """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
     slot_name = s.release.slot_name
+    warmup_rules = slot_restriction_rules(s.access)
+    if warmup_rules is not None:  # the swap's warm-up must get through the slot's default Deny
+        slot_config = copy.copy(args["site_config"])
+        slot_config.ip_security_restrictions = warmup_rules
+        args = {**args, "site_config": slot_config}
     # Created with the image; from then on the swap writes each new image into the slot and swaps it, so after a
     # release the slot holds the previous image on purpose: not drift for a refresh to undo.
     slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,
@@ -56,3 +65,19 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
         "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
     }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
 
+
+
+def rollout(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, linux_fx_version: Any,
+            depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SiteRollout:
+    """In place: the `up` ends when the site serves its new image (replaced whenever the linuxFxVersion changes)."""
+    subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    return SiteRollout(f"{name}-rollout", {
+        "subscription_id": subscription.subscription_id,
+        "resource_group": group.name,
+        "site_name": site.name,
+        "expected_image": linux_fx_version,
+        "health_path": HEALTH_CHECK_PATH,
+        "health_timeout_minutes": s.release.health_timeout_minutes,
+        "smoke_rows": s.smoke_rows,
+        "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
+    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[site, *depends_on]))

@@ -16,10 +16,11 @@ from typing import Any, Callable, Optional
 from pulumi.runtime.rpc import UNKNOWN as ENGINE_UNKNOWN
 
 from providers.model_package import ModelPackageProvider
+from providers.site_rollout import SiteRolloutProvider
 from providers.slot_swap import SlotSwapProvider
 
 from .mock_engine import UNKNOWN
-from .project import PACKAGE_TYPE, SWAP_TYPE
+from .project import PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
 
 Resource = dict[str, Any]
 
@@ -137,10 +138,28 @@ def slot_swap(old: Optional[Resource], new: Optional[Resource], changed: list[st
     return Verdict("update" if result.changes else "same", (), "release: no swap", {"swap": False})
 
 
+# -- the in-place release's wait ----------------------------------------------------------------------------------------
+def site_rollout(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    """Whether the site is restarted and waited for, decided by the provider's own diff (providers/site_rollout.py)."""
+    if new is None:
+        return Verdict("delete", meaning="release: no more in-place wait (releases go through a slot)",
+                       facts={"restart": False})
+    if old is None:
+        return Verdict("create", meaning="release: the site is stopped, started and waited for until the new "
+                                         "container answers", facts={"restart": True})
+    result = SiteRolloutProvider().diff("", _provider_inputs(old), _provider_inputs(new))
+    replaces = tuple(result.replaces or ())
+    if replaces:
+        return Verdict("replace", replaces, "release: RESTART the site and wait for the new container, because "
+                       f"{', '.join(replaces)} changed", {"restart": True, "because": list(replaces)})
+    return Verdict("update" if result.changes else "same", (), "release: no restart", {"restart": False})
+
+
 # -- which rule --------------------------------------------------------------------------------------------------------
 RULES: dict[str, Rule] = {
     PACKAGE_TYPE: model_package,
     SWAP_TYPE: slot_swap,
+    ROLLOUT_TYPE: site_rollout,
 }
 
 

@@ -20,7 +20,7 @@ from .diff import PlanFileError, compare, load_plan
 from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
-from .project import PACKAGE_TYPE, SWAP_TYPE
+from .project import PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
 from .policy_check import PolicyConfigError, evaluate, load_policy_config
 from .stack_config import StackFileError, load_stack_config
 
@@ -60,6 +60,8 @@ def _detail(r: Registration) -> str:
         return f"content hash {r.inputs.get('content_hash', '?')[:16]}, image digest is a placeholder"
     if r.type == SWAP_TYPE:
         return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate"
+    if r.type == ROLLOUT_TYPE:
+        return "restarts the site when its image changes and waits until the new container answers"
     if r.read:
         return "read"
     return ""

@@ -4,3 +4,4 @@ from settings.stack_settings import NAMESPACE, PROJECT_DIR  # noqa: F401 (PROJEC
 PROJECT = NAMESPACE
 PACKAGE_TYPE = f"pulumi-python:dynamic/{PROJECT}:ModelPackage"
 SWAP_TYPE = f"pulumi-python:dynamic/{PROJECT}:SlotSwap"
+ROLLOUT_TYPE = f"pulumi-python:dynamic/{PROJECT}:SiteRollout"

@@ -1,15 +1,45 @@
-"""The thin adapter over azure-mgmt-web (and plain HTTPS to the site) that the slot swap and the rollback call.
+"""The thin adapter over azure-mgmt-web (and plain HTTPS to the site) that the releases and the rollback call.
 
-Everything that talks to Azure for a release is here, behind `SiteService`, so the provider can be tested
-against an in-memory fake. Clients and credentials are made per call and never kept beyond it.
+Everything that talks to Azure for a release is here, behind `SiteService`, so the providers can be tested
+against an in-memory fake. Clients and credentials are made per call and never kept beyond it. The few rules the
+slot swap, the in-place rollout and the smoke test share (how two linuxFxVersion values compare, what a rejected
+token says about itself, the runner's temporary access rule) live here too, so they cannot drift apart.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
+import ipaddress
 import json
-from dataclasses import dataclass
-from typing import Optional, Protocol
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 PRODUCTION = "production"
+RUNNER_RULE = "release-gate"  # the name of the runner's temporary access rule: the only rule a release adds or removes
+RUNNER_RULE_PRIORITY = 90  # before the stack's own allow rules (100+) and whatever Deny comes after them
+RUNNER_ADDRESS_VARIABLE = "MODEL_WEBAPP_RUNNER_IP"
+ECHO_SERVICE = "https://api.ipify.org"  # answers the caller's public IPv4 address as plain text
+LOG_LINES = 20
+# Addresses App Service never sees a caller from the internet under: private, shared (CGNAT), loopback, link-local.
+NOT_EGRESS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+              "0.0.0.0/8")
+
+
+def same_image(a: Optional[str], b: Optional[str]) -> bool:
+    """Whether two linuxFxVersion values name the same image, whatever letter case App Service hands back."""
+    # fact: site-linuxfxversion-case
+    return a is not None and b is not None and a.strip().lower() == b.strip().lower()
+
+
+def token_claims(token: str) -> str:
+    """`ver`, `iss` and `aud` of a JWT, read without verifying: enough to see why a site refused it, never the token."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return ", ".join(f"{k}={claims.get(k)!r}" for k in ("ver", "iss", "aud"))
+    except (IndexError, ValueError, AttributeError):
+        return "the token is not a JWT (its claims cannot be read)"
 
 
 def web_client(subscription_id: str):
@@ -47,14 +77,107 @@ class Answer:
     body: str
 
 
+@dataclass
+class AccessRules:
+    """A site's (or slot's) access restrictions in wire form: what ARM's config/web holds."""
+    default_action: Optional[str]  # "Allow", "Deny", or None (an older site: Allow unless a rule is listed)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # ipSecurityRestrictions, camelCase
+
+
 class SiteService(Protocol):
-    def image(self, slot: Optional[str]) -> Optional[str]: ...  # linuxFxVersion; None slot: production
+    """What a release needs of App Service; `slot` None means production."""
+    def image(self, slot: Optional[str]) -> Optional[str]: ...  # linuxFxVersion as configured
     def host_name(self, slot: Optional[str]) -> str: ...
     def get(self, url: str, token: Optional[str]) -> Answer: ...
     def post(self, url: str, body: str, token: Optional[str]) -> Answer: ...
     def set_image(self, slot: str, image: str) -> None: ...
+    def stop(self, slot: Optional[str]) -> None: ...
+    def start(self, slot: Optional[str]) -> None: ...
+    def container_log(self, slot: Optional[str]) -> str: ...  # the last lines of the container log
     def swap_with_production(self, slot: str) -> None: ...
     def token(self, audience: str) -> str: ...
+    def access_rules(self, slot: Optional[str]) -> AccessRules: ...
+    def set_access_rules(self, slot: Optional[str], rules: list[dict[str, Any]]) -> None: ...
+    def runner_address(self) -> str: ...  # this machine's public IPv4 address, as App Service sees it
+
+
+def where(slot: Optional[str]) -> str:
+    return f"slot {slot}" if slot else "production"
+
+
+def runner_address_from(environ: dict[str, str], echo: Callable[[], str]) -> str:
+    """The address the site's access rules see: MODEL_WEBAPP_RUNNER_IP, else what an echo service reports."""
+    raw = environ.get(RUNNER_ADDRESS_VARIABLE, "").strip()
+    source = RUNNER_ADDRESS_VARIABLE
+    if not raw:
+        source = ECHO_SERVICE
+        try:
+            raw = echo().strip()
+        except Exception as exc:  # noqa: BLE001 - any failure means the same: no address, and what to do
+            raise RuntimeError(f"the stack restricts access, so the release must allow this runner's address, but "
+                               f"{ECHO_SERVICE} could not be reached ({type(exc).__name__}: {exc}): set "
+                               f"{RUNNER_ADDRESS_VARIABLE} to the runner's public IPv4 address") from None
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        raise RuntimeError(f"{source} gave {raw[:60]!r}, not an IP address: set {RUNNER_ADDRESS_VARIABLE} to the "
+                           "runner's public IPv4 address") from None
+    if address.version != 4 or any(address in ipaddress.ip_network(n) for n in NOT_EGRESS):
+        raise RuntimeError(f"{source} gave {address}, not a public IPv4 address: App Service sees the runner's public "
+                           f"egress address; set {RUNNER_ADDRESS_VARIABLE} to it")
+    return str(address)
+
+
+@contextlib.contextmanager
+def runner_allowed(service: SiteService, slot: Optional[str], say: Callable[[str], None] = lambda _m: None
+                   ) -> Iterator[Optional[str]]:
+    """While inside, the site (or slot) admits this runner through a rule named release-gate; removed on the way out.
+
+    Only a site whose access restrictions deny by default gets the rule: on an open site an added Allow rule would
+    turn on an implicit "deny all" and lock every other caller out. Yields the runner's address, None when open.
+    """
+    # fact: access-default-deny-403
+    if (with_retries_quiet(lambda: service.access_rules(slot)).default_action or "").lower() != "deny":
+        yield None
+        return
+    address = service.runner_address()
+    rule = {"name": RUNNER_RULE, "ipAddress": f"{address}/32", "action": "Allow", "priority": RUNNER_RULE_PRIORITY,
+            "description": "model-webapp release: the deploying runner, for the duration of the gate"}
+
+    def put(add: bool) -> None:
+        # ARM lists the implicit last rule ("Allow all"/"Deny all", ipAddress Any) among the rules; it is not ours to
+        # write back. fact: access-implicit-rule-listed
+        current = [r for r in service.access_rules(slot).rules if str(r.get("ipAddress", "")).lower() != "any"]
+        kept = [r for r in current if r.get("name") != RUNNER_RULE]
+        wanted = kept + [rule] if add else kept
+        if wanted != current:  # idempotent: a retry or a leftover from an interrupted run changes nothing twice
+            service.set_access_rules(slot, wanted)
+
+    with_retries_quiet(lambda: put(True))
+    say(f"{where(slot)}: allowed this runner ({address}/32) through rule {RUNNER_RULE} for the release")
+    try:
+        yield address
+    finally:
+        with_retries_quiet(lambda: put(False))
+        say(f"{where(slot)}: rule {RUNNER_RULE} removed")
+
+
+def with_retries_quiet(call: Callable[[], Any]) -> Any:
+    from .retries import with_retries
+
+    return with_retries(call, "changing the site's access rules")
+
+
+def log_tail(service: SiteService, slot: Optional[str]) -> str:
+    """The platform's own words: the last lines of the container log, or why they could not be read."""
+    try:
+        text = service.container_log(slot)
+    except Exception as exc:  # noqa: BLE001 - the log is evidence for a failure already being reported
+        return f"(its container log could not be read: {type(exc).__name__}: {str(exc)[:200]})"
+    lines = [line for line in (text or "").splitlines() if line.strip()][-LOG_LINES:]
+    if not lines:
+        return "(its container log is empty)"
+    return f"Last lines of its container log:\n    " + "\n    ".join(lines)
 
 
 class AzureSiteService:
@@ -66,11 +189,21 @@ class AzureSiteService:
     def _client(self):
         return web_client(self.site.subscription_id)
 
-    def image(self, slot: Optional[str]) -> Optional[str]:
+    def _config(self, slot: Optional[str]):
         apps, s = self._client().web_apps, self.site
-        config = apps.get_configuration_slot(s.resource_group, s.name, slot) if slot else \
+        return apps.get_configuration_slot(s.resource_group, s.name, slot) if slot else \
             apps.get_configuration(s.resource_group, s.name)
-        return config.linux_fx_version
+
+    def _update_config(self, slot: Optional[str], config) -> None:
+        # A PATCH of config/web: only the properties set on `config` change.
+        apps, s = self._client().web_apps, self.site
+        if slot:
+            apps.update_configuration_slot(s.resource_group, s.name, slot, config)
+        else:
+            apps.update_configuration(s.resource_group, s.name, config)
+
+    def image(self, slot: Optional[str]) -> Optional[str]:
+        return self._config(slot).linux_fx_version
 
     def host_name(self, slot: Optional[str]) -> str:
         apps, s = self._client().web_apps, self.site
@@ -99,10 +232,32 @@ class AzureSiteService:
     def set_image(self, slot: str, image: str) -> None:
         from azure.mgmt.web.models import SiteConfigResource
 
-        s = self.site
-        # A PATCH of the slot's configuration: only linuxFxVersion changes; App Service pulls and restarts the slot.
-        self._client().web_apps.update_configuration_slot(s.resource_group, s.name, slot,
-                                                          SiteConfigResource(linux_fx_version=image))
+        # fact: site-config-patch
+        self._update_config(slot, SiteConfigResource(linux_fx_version=image))
+
+    def stop(self, slot: Optional[str]) -> None:
+        apps, s = self._client().web_apps, self.site
+        if slot:
+            apps.stop_slot(s.resource_group, s.name, slot)
+        else:
+            apps.stop(s.resource_group, s.name)
+
+    def start(self, slot: Optional[str]) -> None:
+        apps, s = self._client().web_apps, self.site
+        if slot:
+            apps.start_slot(s.resource_group, s.name, slot)
+        else:
+            apps.start(s.resource_group, s.name)
+
+    def container_log(self, slot: Optional[str]) -> str:
+        apps, s = self._client().web_apps, self.site
+        # fact: site-container-log-arm
+        stream = apps.get_web_site_container_logs_slot(s.resource_group, s.name, slot) if slot else \
+            apps.get_web_site_container_logs(s.resource_group, s.name)
+        if stream is None:  # 204: nothing logged
+            return ""
+        data = b"".join(stream)
+        return data[-16000:].decode("utf-8", errors="replace")
 
     def swap_with_production(self, slot: str) -> None:
         from azure.mgmt.web.models import CsmSlotEntity
@@ -116,3 +271,25 @@ class AzureSiteService:
         from azure.identity import DefaultAzureCredential
 
         return DefaultAzureCredential().get_token(f"{audience.rstrip('/')}/.default").token
+
+    def access_rules(self, slot: Optional[str]) -> AccessRules:
+        config = self._config(slot)
+        return AccessRules(config.ip_security_restrictions_default_action,
+                           [r.as_dict() for r in config.ip_security_restrictions or []])
+
+    def set_access_rules(self, slot: Optional[str], rules: list[dict[str, Any]]) -> None:
+        from azure.mgmt.web.models import IpSecurityRestriction, SiteConfigResource
+
+        self._update_config(slot, SiteConfigResource(ip_security_restrictions=[IpSecurityRestriction(r)
+                                                                                for r in rules]))
+
+    def runner_address(self) -> str:
+        return runner_address_from(dict(os.environ), _echo)
+
+
+def _echo() -> str:
+    import requests
+
+    response = requests.get(ECHO_SERVICE, timeout=20)
+    response.raise_for_status()
+    return response.text

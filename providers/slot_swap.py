@@ -1,10 +1,13 @@
 """SlotSwap: the release of a new image through the staging slot, as a resource of the stack.
 
-Create (and replace, when the expected image changes) writes the expected image into the slot, then runs the gate:
-(a) the slot runs the expected image and answers its health path with 200; (b) the smoke request, when set, gets 200 with one prediction per row;
-(c) the slot is swapped into production; (d) production is confirmed on the expected image. A failed gate
-raises before (c): production is untouched. Production already on the expected image (a first deploy, or a
-retry after an interrupted swap) is never swapped again. Delete does nothing to the sites.
+Create (and replace, when the expected image changes) runs the gate on the slot: stop it, write the expected image,
+start it (a stopped slot has no old container left to answer for the new one), then its health path, the smoke
+request and, with auth, an anonymous POST /score that must get 401 (providers/site_rollout.py has those checks).
+A failed gate raises before the swap: production is untouched and keeps its image. After the swap, production's
+health path and /score are probed; on failure the slot is swapped back at once and the `up` fails with what was seen.
+Production already on the expected image (a first deploy, or a retry after an interrupted swap) is never swapped again.
+On a stack with `access`, each probed host admits this runner through a temporary rule (removed afterwards).
+Delete does nothing to the sites.
 
 The image of both sites belongs to this resource, not to their declarations (ignore_changes on both): after a swap
 production runs the new image and the slot the previous one, and neither is drift for a refresh to undo.
@@ -13,31 +16,47 @@ Like ModelPackage, the pickled provider holds no client or credential: `AzureSit
 """
 from __future__ import annotations
 
-import json
-import time
 from typing import Any, Callable, Optional
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, \
-    UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from .app_service import AzureSiteService, Site, SiteService, prediction_problem
+from .app_service import AzureSiteService, Site, SiteService, log_tail, runner_allowed, same_image
 from .retries import is_transient, with_retries
+from .site_rollout import ReleaseCheckError, Target, check_release_props, check_scoring, clock_and_sleep, \
+    restart_on, wait_healthy
 
 PROVIDER_VERSION = "1"
-POLL_SECONDS = 15.0
+POST_SWAP_MINUTES = 3.0  # production may answer 502/503 for a moment after the swap
 OUTPUT_KEYS = ("live_image", "previous_image")
 SWAP_KEYS = ("subscription_id", "resource_group", "site_name", "slot_name", "expected_image", "provider_version")
 ServiceFactory = Callable[[Site], SiteService]
 
 
 class SwapGateError(Exception):
-    """The slot did not pass the gate; production was not touched."""
+    """The slot did not pass the gate (production untouched), or production failed after the swap (swapped back)."""
 
 
 def _site(props: dict[str, Any]) -> Site:
     return Site(props["subscription_id"], props["resource_group"], props["site_name"])
+
+
+def _say(message: str) -> None:
+    pulumi.log.info(message)
+
+
+def swap_until(service: SiteService, slot: str, wanted: str, what: str) -> None:
+    """Swaps `slot` with production so that production runs `wanted`; a swap is not idempotent, so after a dropped
+    connection look before swapping again."""
+    def once() -> None:
+        try:
+            service.swap_with_production(slot)
+        except Exception as exc:  # noqa: BLE001 - only a passing error is looked into
+            if not is_transient(exc) or not same_image(service.image(None), wanted):
+                raise
+
+    with_retries(once, what)
 
 
 class SlotSwapProvider(ResourceProvider):
@@ -55,17 +74,7 @@ class SlotSwapProvider(ResourceProvider):
         return (getattr(self, "service_factory", None) or AzureSiteService)(_site(props))
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = []
-        image = news.get("expected_image")
-        if image != UNKNOWN and not str(image or "").startswith("DOCKER|"):
-            failures.append(CheckFailure("expected_image", "must be the slot's linuxFxVersion, DOCKER|<image>"))
-        minutes = news.get("health_timeout_minutes")
-        if minutes != UNKNOWN and not (isinstance(minutes, (int, float)) and 1 <= minutes <= 120):
-            failures.append(CheckFailure("health_timeout_minutes", "must be from 1 to 120 minutes"))
-        rows = news.get("smoke_rows")
-        if rows not in (None, UNKNOWN) and not (isinstance(rows, list) and rows):
-            failures.append(CheckFailure("smoke_rows", "must be a non-empty list of rows, or unset"))
-        return CheckResult(news, failures)
+        return CheckResult(news, check_release_props(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Only a new image (or a new place to release it) swaps; a new timeout or smoke request waits for the next.
@@ -77,61 +86,56 @@ class SlotSwapProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         service, slot, expected = self._service(props), props["slot_name"], props["expected_image"]
         live = with_retries(lambda: service.image(None), "reading production's image")
-        if live == expected:
+        if same_image(live, expected):
             # A first deploy (production created with this image) or a retry after a swap that went through.
             previous = with_retries(lambda: service.image(slot), f"reading slot {slot}'s image")
-            return self._done(props, previous if previous != expected else None)
-        if with_retries(lambda: service.image(slot), f"reading slot {slot}'s image") != expected:
-            with_retries(lambda: service.set_image(slot, expected), f"writing the new image into slot {slot}")
-        self._gate(service, props)
-
-        def swap_once() -> None:
-            # A swap is not idempotent: after a dropped connection, look before swapping again.
-            try:
-                service.swap_with_production(slot)
-            except Exception as exc:  # noqa: BLE001 - only a passing error is looked into
-                if not is_transient(exc) or service.image(None) != expected:
-                    raise
-
-        with_retries(swap_once, f"swapping slot {slot} into production")
+            return self._done(props, None if same_image(previous, expected) else previous)
+        audience = props.get("auth_audience")
+        token = service.token(audience) if audience else None
+        try:
+            self._gate(service, props, token)
+        except ReleaseCheckError as exc:
+            raise SwapGateError(f"slot {slot} failed the gate: {exc}. Production is untouched: it still runs {live}. "
+                                f"{log_tail(service, slot)}\n{self._log_hint(props, slot)}") from None
+        swap_until(service, slot, expected, f"swapping slot {slot} into production")
         now_live = with_retries(lambda: service.image(None), "reading production's image")
-        if now_live != expected:
-            raise SwapGateError(f"the swap of slot {slot} finished but production runs {now_live!r}, not {expected!r}: "
-                                f"{self._log_hint(props, None)}")
+        if not same_image(now_live, expected):
+            raise SwapGateError(f"the swap of slot {slot} finished but production's linuxFxVersion is {now_live!r}, not "
+                                f"the expected {expected!r}: {self._log_hint(props, None)}")
+        try:
+            self._probe_production(service, props, token)
+        except ReleaseCheckError as exc:
+            seen = log_tail(service, None)
+            swap_until(service, slot, live, f"swapping slot {slot} back out of production")
+            back = with_retries(lambda: service.image(None), "reading production's image")
+            raise SwapGateError(f"production failed after the swap: {exc}. Swapped back at once: production runs "
+                                f"{back} again and slot {slot} holds {expected}. {seen}") from None
         return self._done(props, live)
 
     def _done(self, props: dict[str, Any], previous: Optional[str]) -> CreateResult:
         outs = {**props, "live_image": props["expected_image"], "previous_image": previous}
         return CreateResult(id_=f"{props['site_name']}/{props['slot_name']}", outs=outs)
 
-    def _gate(self, service: SiteService, props: dict[str, Any]) -> None:
-        slot, expected = props["slot_name"], props["expected_image"]
-        clock, sleep = getattr(self, "clock", time.monotonic), getattr(self, "sleep", time.sleep)
-        deadline = clock() + float(props.get("health_timeout_minutes") or 20) * 60
-        token = service.token(props["auth_audience"]) if props.get("auth_audience") else None
-        host = with_retries(lambda: service.host_name(slot), f"reading slot {slot}'s host name")
-        state = "no answer yet"
-        while True:
-            image = with_retries(lambda: service.image(slot), f"reading slot {slot}'s image")
-            if image != expected:
-                state = f"the slot runs {image!r}, not the expected {expected!r}"
-            else:
-                answer = service.get(f"https://{host}{props.get('health_path') or '/'}", token)
-                if answer.status == 200:
-                    break
-                state = f"its health path answered {answer.status or 'nothing'}: {answer.body[:200]}"
-            if clock() >= deadline:
-                raise SwapGateError(f"slot {slot} was not healthy within {props.get('health_timeout_minutes')} minutes "
-                                    f"({state}); production is untouched. {self._log_hint(props, slot)}")
-            sleep(POLL_SECONDS)
-        if props.get("smoke_rows"):
-            rows = props["smoke_rows"]
-            answer = service.post(f"https://{host}/score", json.dumps({"data": rows}), token)
-            problem = prediction_problem(answer.status, answer.body, len(rows))
-            if problem:
-                raise SwapGateError(f"slot {slot} failed the smoke request: {answer.status or 'no answer'}, POST /score "
-                                    f"{problem} (wanted 200 with {len(rows)} predictions); production is untouched. "
-                                    f"{self._log_hint(props, slot)}")
+    def _gate(self, service: SiteService, props: dict[str, Any], token: Optional[str]) -> None:
+        """Only answers of a container started from the expected image count: the slot is stopped first."""
+        slot, clock_sleep = props["slot_name"], clock_and_sleep(self)
+        minutes = float(props.get("health_timeout_minutes") or 20)
+        with runner_allowed(service, slot, _say) as runner:
+            host = with_retries(lambda: service.host_name(slot), f"reading slot {slot}'s host name")
+            t = Target(service, slot, host, *clock_sleep, runner, token, props.get("auth_audience"),
+                       rule_added_at=clock_sleep[0]())
+            restart_on(t, props["expected_image"], write=True)
+            wait_healthy(t, props.get("health_path") or "/", minutes)
+            check_scoring(t, props.get("smoke_rows"), minutes)
+
+    def _probe_production(self, service: SiteService, props: dict[str, Any], token: Optional[str]) -> None:
+        clock_sleep = clock_and_sleep(self)
+        with runner_allowed(service, None, _say) as runner:
+            host = with_retries(lambda: service.host_name(None), "reading production's host name")
+            t = Target(service, None, host, *clock_sleep, runner, token, props.get("auth_audience"),
+                       rule_added_at=clock_sleep[0]())
+            wait_healthy(t, props.get("health_path") or "/", POST_SWAP_MINUTES)
+            check_scoring(t, props.get("smoke_rows"), POST_SWAP_MINUTES)
 
     @staticmethod
     def _log_hint(props: dict[str, Any], slot: Optional[str]) -> str:

@@ -11,9 +11,11 @@ from offline.mock_engine import run_program
 from offline.policy_check import evaluate, load_policy_config
 from offline.project import PROJECT_DIR
 from providers import retries, rollback
+from providers.app_service import RUNNER_RULE_PRIORITY, runner_address_from, runner_allowed
+from providers.site_rollout import RolloutError, SiteRolloutProvider
 from providers.slot_swap import SlotSwapProvider, SwapGateError
 from tests.engine_harness import DynamicProviderPlugin
-from tests.fake_app_service import NEW, OLD, FakeSiteService
+from tests.fake_app_service import BROKEN, NEW, OLD, PULL_SECONDS, RUNNER_IP, FakeSiteService
 from tests.helpers import AUTH, FTP, SCM, WEB_APP, app_settings, stack_values
 from tests.test_settings import problems_of
 
@@ -22,6 +24,10 @@ AUTH_SLOT = "azure-native:web:WebAppAuthSettingsV2Slot"
 FTP_SLOT, SCM_SLOT = "azure-native:web:WebAppFtpAllowedSlot", "azure-native:web:WebAppScmAllowedSlot"
 STICKY = "azure-native:web:WebAppSlotConfigurationNames"
 SWAP = "pulumi-python:dynamic/model-webapp:SlotSwap"
+ROLLOUT = "pulumi-python:dynamic/model-webapp:SiteRollout"
+RUNNER_RULE_WIRE = {"name": "release-gate", "ipAddress": f"{RUNNER_IP}/32", "action": "Allow",
+                    "priority": RUNNER_RULE_PRIORITY,
+                    "description": "model-webapp release: the deploying runner, for the duration of the gate"}
 TWO_ROWS = json.loads((PROJECT_DIR / "model" / "sample-request.json").read_text())["data"]
 
 
@@ -126,7 +132,7 @@ def test_slots_below_standard_are_refused_by_the_pack(prod):
     assert "slot-standard-tier" in fired
 
 
-# -- the SlotSwap provider, against an in-memory App Service ------------------------------------------------
+# -- the SlotSwap provider, against an in-memory App Service that behaves like the real one ------------------------
 def props(**changes) -> dict:
     base = {"subscription_id": "s", "resource_group": "rg", "site_name": "app", "slot_name": "staging",
             "expected_image": NEW, "health_path": "/", "health_timeout_minutes": 20, "smoke_rows": TWO_ROWS,
@@ -134,62 +140,110 @@ def props(**changes) -> dict:
     return {**base, **changes}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+def provider_for(service: FakeSiteService) -> SlotSwapProvider:
+    return SlotSwapProvider(service_factory=service.factory, clock=service.clock, sleep=service.clock.sleep)
 
 
-def provider_for(service: FakeSiteService, clock: Clock | None = None) -> SlotSwapProvider:
-    clock = clock or Clock()
-    return SlotSwapProvider(service_factory=service.factory, clock=clock, sleep=clock.sleep)
-
-
-def test_a_healthy_slot_is_swapped_once():
-    service = FakeSiteService()
+def test_a_good_image_is_tested_on_its_own_container_then_swapped():
+    service = FakeSiteService(auth=True)
     result = provider_for(service).create(props(auth_audience="api://x"))
-    assert service.swaps == 1 and service.production == NEW and service.slot_image == OLD
+    assert service.swaps == 1 and (service.serving(None), service.serving("staging")) == (NEW, OLD)
     assert result.outs["live_image"] == NEW and result.outs["previous_image"] == OLD
-    (url, body, token), = service.posts
-    assert url == "https://app-staging.azurewebsites.net/score" and json.loads(body) == {"data": TWO_ROWS}
-    assert token == "token-for-api://x" and service.tokens == ["api://x"]
+    calls = service.calls
+    order = ["stop staging", f"set staging {NEW}", "start staging", "swap staging"]
+    assert [calls.index(c) for c in order] == sorted(calls.index(c) for c in order)
+    assert service.clock.now >= PULL_SECONDS  # the gate waited for the new container, not the old one
+    slot_posts = [(token, json.loads(body)) for url, body, token in service.posts
+                  if url == "https://app-staging.azurewebsites.net/score"]
+    assert slot_posts == [(service.token("api://x"), {"data": TWO_ROWS}), (None, {"data": TWO_ROWS})]
+    prod_posts = [token for url, _body, token in service.posts if url == "https://app.azurewebsites.net/score"]
+    assert prod_posts == [service.token("api://x"), None]  # after the swap: scored with a token, refused without
+
+
+def test_a_broken_image_fails_the_up_and_production_keeps_the_old_one():
+    service = FakeSiteService()
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props(expected_image=BROKEN))
+    message = str(raised.value)
+    assert "slot staging failed the gate" in message and "did not answer GET / with 200 within 20 minutes" in message
+    assert "exited with code 1" in message  # the platform's own words, from the container log
+    assert f"Production is untouched: it still runs {OLD}" in message
+    assert service.swaps == 0 and service.host(None).configured == OLD and service.serving(None) == OLD
+
+
+def test_a_gate_that_only_read_the_configuration_would_have_passed_on_the_old_container():
+    """The gate before issue 18: write the image, see it configured, GET / answers 200: pass. Wrong container."""
+    service = FakeSiteService()
+    service.set_image("staging", BROKEN)
+    configured = service.image("staging")
+    answer = service.get("https://app-staging.azurewebsites.net/", None)
+    assert configured == BROKEN and answer.status == 200  # what the old gate saw: it passed
+    assert service.serving("staging") == OLD  # ... on the old container
+    service.clock.sleep(60 * 60)
+    assert service.get("https://app-staging.azurewebsites.net/", None).status == 200  # and it never stops passing
+    with pytest.raises(SwapGateError, match="did not answer GET / with 200"):
+        provider_for(service).create(props(expected_image=BROKEN))  # the new gate stops the old container first
+
+
+def test_an_anonymous_score_answering_200_on_an_auth_stack_fails_the_gate():
+    service = FakeSiteService(auth=True, score_open=True)
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props(auth_audience="api://x"))
+    assert "answered an anonymous POST /score with 200, not 401" in str(raised.value)
+    assert service.swaps == 0 and service.serving(None) == OLD
+
+
+def test_a_refused_token_prints_its_claims_never_the_token():
+    service = FakeSiteService(auth=True, rejects_tokens=True)
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props(auth_audience="api://x"))
+    message = str(raised.value)
+    assert "POST /score answered 401 to the token for api://x" in message
+    assert "ver='1.0'" in message and "iss='https://sts.windows.net/" in message and "aud='api://x'" in message
+    assert service.token("api://x") not in message and "do-not-print" not in message
+
+
+def test_a_production_probe_failing_after_the_swap_swaps_back_at_once():
+    service = FakeSiteService(broken_in_production={NEW})
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    message = str(raised.value)
+    assert "production failed after the swap" in message and "did not answer GET / with 200 within 3 minutes" in message
+    assert f"Swapped back at once: production runs {OLD} again" in message
+    assert service.swaps == 2 and service.host(None).configured == OLD and service.serving(None) == OLD
 
 
 @pytest.mark.parametrize("fake, fragment", [
-    (dict(health=503), "was not healthy within 20 minutes (its health path answered 503"),
     (dict(smoke_status=400), "failed the smoke request: 400"),
     (dict(smoke_predictions=1), "wanted 200 with 2 predictions"),
-    (dict(slot_image=OLD.replace("1", "3"), stuck=True), "the slot runs"),
 ])
-def test_a_failed_gate_swaps_nothing_and_names_the_slot(fake, fragment):
+def test_a_failed_smoke_request_swaps_nothing(fake, fragment):
     service = FakeSiteService(**fake)
-    clock = Clock()
     with pytest.raises(SwapGateError) as raised:
-        provider_for(service, clock).create(props())
+        provider_for(service).create(props())
     message = str(raised.value)
-    assert fragment in message and "slot staging" in message and "production is untouched" in message
+    assert fragment in message and "slot staging" in message and "Production is untouched" in message
     assert "az webapp log tail --name app --resource-group rg --slot staging" in message
-    assert service.swaps == 0 and service.production == OLD
+    assert service.swaps == 0 and service.serving(None) == OLD
 
 
-def test_the_new_image_is_written_into_the_slot_then_gated_and_swapped():
-    service = FakeSiteService(production=OLD, slot_image=OLD)  # the slot holds the previous release's image
-    provider_for(service).create(props())
-    assert f"set staging {NEW}" in service.calls and service.swaps == 1
-    assert (service.production, service.slot_image) == (NEW, OLD)  # the previous image stays one swap away
-    assert service.calls.index(f"set staging {NEW}") < service.calls.index("swap staging")
+def test_linux_fx_version_is_compared_without_letter_case_and_a_mismatch_prints_both():
+    service = FakeSiteService(production=NEW.upper())  # App Service handed the value back in other letters
+    assert provider_for(service).create(props()).outs["previous_image"] == OLD
+    assert service.swaps == 0 and not [c for c in service.calls if c.startswith(("stop", "set", "start"))]
+    other = "DOCKER|mlwreg.azurecr.io/elsewhere@sha256:" + "3" * 64
+    service = FakeSiteService(rewrites={NEW: other})  # the slot keeps another image, whatever is written
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    assert f"slot staging's linuxFxVersion is {other!r}, not the expected {NEW!r}" in str(raised.value)
+    assert service.swaps == 0
 
 
-def test_a_slot_that_never_runs_the_new_image_is_waited_for_until_the_deadline():
-    service, clock = FakeSiteService(slot_image=OLD, stuck=True), Clock()
-    with pytest.raises(SwapGateError, match="within 20 minutes"):
-        provider_for(service, clock).create(props())
-    assert clock.now >= 20 * 60 and service.calls.count("image staging") > 10 and service.swaps == 0
+def test_a_slot_that_still_answers_200_once_stopped_is_not_trusted():
+    service = FakeSiteService(ignores_stop=True)
+    with pytest.raises(SwapGateError, match="still answered 200 on / 5 minutes after it was stopped"):
+        provider_for(service).create(props())
+    assert service.swaps == 0 and f"set staging {NEW}" not in service.calls
 
 
 def test_an_unchanged_image_swaps_nothing():
@@ -208,7 +262,7 @@ def test_an_interrupted_swap_is_never_repeated(error):
         provider.create(props())  # a dropped connection is looked into; anything else ends this `up`
     except RuntimeError:
         provider.create(props())  # the next `up` finds production on the new image
-    assert service.swaps == 1 and service.production == NEW
+    assert service.swaps == 1 and service.serving(None) == NEW
 
 
 def test_transient_errors_are_retried():
@@ -217,11 +271,142 @@ def test_transient_errors_are_retried():
     assert service.swaps == 1
 
 
+# -- releases with `access` ---------------------------------------------------------------------------------------
+ACCESS = {"allowedIpRanges": ["198.51.100.0/24"]}
+
+
+def wire_rules(registration) -> list[dict]:
+    return registration.inputs["siteConfig"]["ipSecurityRestrictions"]
+
+
+def test_the_slot_admits_the_swap_warm_up_and_production_keeps_exactly_its_rules():
+    run = run_program(stack_values("prod", access=ACCESS), "prod")
+    site, slot = run.one(WEB_APP), run.one(SLOT)
+    production = wire_rules(site)
+    assert [(r["name"], r["ipAddress"]) for r in production] == [("allow-range-1", "198.51.100.0/24")]
+    assert wire_rules(slot)[:len(production)] == production
+    warmup = [(r["ipAddress"], r["action"]) for r in wire_rules(slot)[len(production):]]
+    assert warmup == [("10.0.0.0/8", "Allow"), ("100.0.0.0/8", "Allow")]
+    assert slot.inputs["siteConfig"]["ipSecurityRestrictionsDefaultAction"] == "Deny"
+    others = {k: v for k, v in slot.inputs["siteConfig"].items() if k != "ipSecurityRestrictions"}
+    assert others == {k: v for k, v in site.inputs["siteConfig"].items() if k != "ipSecurityRestrictions"}
+
+
+def test_a_stack_with_access_and_a_slot_releases_and_leaves_no_rule_behind():
+    run = run_program(stack_values("prod", access=ACCESS), "prod")
+    production, slot = wire_rules(run.one(WEB_APP)), wire_rules(run.one(SLOT))
+    service = FakeSiteService(restricted=production, slot_rules=slot, auth=True)
+    provider_for(service).create(props(auth_audience="api://x"))
+    assert service.swaps == 1 and service.serving(None) == NEW
+    assert service.host(None).rules == production and service.host("staging").rules == slot  # as declared
+    added = [(where, [r for r in rules if r["name"] == "release-gate"]) for where, rules in service.rule_writes]
+    assert added == [("staging", [RUNNER_RULE_WIRE]), ("staging", []), ("production", [RUNNER_RULE_WIRE]),
+                     ("production", [])]
+
+
+def test_without_the_warm_up_ranges_the_swap_is_stopped_by_the_slots_rules():
+    rules = wire_rules(run_program(stack_values("prod", access=ACCESS), "prod").one(WEB_APP))
+    service = FakeSiteService(restricted=rules)  # the slot with production's rules only: the code before issue 18
+    with pytest.raises(Exception, match="warm-up request from 10.0.4.12 got 403"):
+        provider_for(service).create(props())
+    assert service.swaps == 0 and service.serving(None) == OLD
+
+
+def test_a_runner_seen_under_another_address_is_told_what_to_set():
+    rules = [{"name": "allow-range-1", "ipAddress": "198.51.100.0/24", "action": "Allow", "priority": 100}]
+    service = FakeSiteService(restricted=rules, reported_ip="192.0.2.50")  # a proxy: App Service sees runner_ip
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    message = str(raised.value)
+    assert "the runner is not allowed to call slot staging" in message
+    assert "release-gate admits 192.0.2.50/32" in message and "set MODEL_WEBAPP_RUNNER_IP" in message
+    assert service.swaps == 0 and all(r["name"] != "release-gate" for r in service.host("staging").rules)
+
+
+@pytest.mark.parametrize("environ, echo, fragment", [
+    ({"MODEL_WEBAPP_RUNNER_IP": "10.1.2.3"}, None, "not a public IPv4 address"),
+    ({"MODEL_WEBAPP_RUNNER_IP": "runner"}, None, "'runner', not an IP address"),
+    ({}, ConnectionError("offline"), "api.ipify.org could not be reached"),
+])
+def test_the_runner_address_fails_loudly_and_names_the_variable(environ, echo, fragment):
+    def answer() -> str:
+        raise echo
+
+    with pytest.raises(RuntimeError) as raised:
+        runner_address_from(environ, answer)
+    assert fragment in str(raised.value) and "MODEL_WEBAPP_RUNNER_IP" in str(raised.value)
+    assert runner_address_from({"MODEL_WEBAPP_RUNNER_IP": " 203.0.113.9 "}, answer) == "203.0.113.9"
+    assert runner_address_from({}, lambda: "198.51.100.4\n") == "198.51.100.4"
+
+
+def test_an_open_site_gets_no_runner_rule():
+    service = FakeSiteService()
+    with runner_allowed(service, "staging") as address:
+        assert address is None
+    assert service.rule_writes == []
+
+
+# -- the in-place path: the `up` ends when the site serves the new image ---------------------------------------------
+def rollout_props(**changes) -> dict:
+    return {k: v for k, v in props(**changes).items() if k != "slot_name"}
+
+
+def rollout_for(service: FakeSiteService) -> SiteRolloutProvider:
+    return SiteRolloutProvider(service_factory=service.factory, clock=service.clock, sleep=service.clock.sleep)
+
+
+def test_in_place_a_good_image_ends_when_its_container_answers():
+    service = FakeSiteService()
+    service.set_image(None, NEW)  # what Pulumi's update of the site did: the old container still answers
+    assert service.serving(None) == OLD
+    result = rollout_for(service).create(rollout_props())
+    assert service.serving(None) == NEW and result.outs["live_image"] == NEW
+    assert service.calls.index("stop production") < service.calls.index("start production")
+    assert service.clock.now >= PULL_SECONDS
+
+
+def test_in_place_a_broken_image_fails_with_the_container_log():
+    service = FakeSiteService()
+    service.set_image(None, BROKEN)
+    with pytest.raises(RolloutError) as raised:
+        rollout_for(service).create(rollout_props(expected_image=BROKEN))
+    message = str(raised.value)
+    assert f"app does not serve {BROKEN}" in message and "within 20 minutes" in message
+    assert "Last lines of its container log" in message and "exited with code 1" in message
+
+
+def test_in_place_with_auth_checks_the_anonymous_score():
+    service = FakeSiteService(auth=True, score_open=True)
+    service.set_image(None, NEW)
+    with pytest.raises(RolloutError, match="anonymous POST /score with 200, not 401"):
+        rollout_for(service).create(rollout_props(auth_audience="api://x"))
+
+
+def test_the_rollout_is_replaced_only_by_a_new_image():
+    provider = SiteRolloutProvider(service_factory=lambda _site: pytest.fail("diff must not call Azure"))
+    olds = {**rollout_props(), "live_image": NEW}
+    assert provider.diff("app", olds, rollout_props()).changes is False
+    assert provider.diff("app", olds, rollout_props(smoke_rows=None)).replaces == []
+    assert provider.diff("app", olds, rollout_props(expected_image=OLD)).replaces == ["expected_image"]
+
+
+def test_in_place_stacks_wait_for_the_site_and_slot_stacks_do_not(dev, prod):
+    rollout, site = dev.one(ROLLOUT), dev.one(WEB_APP)
+    assert rollout.inputs["expected_image"] == site.inputs["siteConfig"]["linuxFxVersion"]
+    assert site.urn in rollout.dependencies
+    assert (rollout.inputs["health_path"], rollout.inputs["health_timeout_minutes"]) == ("/", 20)
+    assert "auth_audience" not in rollout.inputs  # dev is anonymous: no 401 check
+    assert not prod.of_type(ROLLOUT)
+    run = run_program(stack_values("prod", release={"strategy": "inPlace"}), "prod")
+    assert run.one(AUTH).urn in run.one(ROLLOUT).dependencies  # the anonymous check runs after auth is configured
+    assert run.one(ROLLOUT).inputs["auth_audience"] == "api://22222222-2222-2222-2222-222222222222"
+
+
 def test_the_rollback_command_swaps_back(capsys):
     service = FakeSiteService(production=NEW, slot_image=OLD)
     code = rollback.main(["--resource-group", "rg", "--app", "app", "--slot", "staging", "--subscription", "s"],
                          factory=service.factory)
-    assert code == 0 and service.swaps == 1 and service.production == OLD
+    assert code == 0 and service.swaps == 1 and service.host(None).configured == OLD
     assert "next `pulumi up` swaps nothing" in capsys.readouterr().out
 
 
@@ -280,3 +465,40 @@ def test_the_pickled_swap_provider_holds_no_client_credential_or_test_double(pro
                       b"_thread.lock"):
         assert forbidden not in blob
     assert b"providers.slot_swap" in blob  # pickled by module path: providers/slot_swap.py must not move
+
+
+def test_the_rollout_provider_pickles_without_clients_and_runs_in_a_fresh_process(dev):
+    import base64
+
+    rollout = dev.one(ROLLOUT)
+    blob = base64.b64decode(rollout.engine_inputs["__provider"])
+    for forbidden in (b"WebSiteManagementClient", b"DefaultAzureCredential", b"service_factory", b"FakeSiteService",
+                      b"_thread.lock"):
+        assert forbidden not in blob
+    assert b"providers.site_rollout" in blob  # pickled by module path: providers/site_rollout.py must not move
+    plugin = DynamicProviderPlugin("dev")
+    try:
+        inputs, failures = plugin.check(rollout.urn, rollout.engine_inputs)
+        assert failures == []
+        olds = {**inputs, "live_image": inputs["expected_image"]}
+        assert plugin.diff(rollout.urn, olds, inputs).changes == provider_pb2.DiffResponse.DIFF_NONE
+        assert list(plugin.diff(rollout.urn, olds, {**inputs, "expected_image": OLD}).replaces) == ["expected_image"]
+    finally:
+        plugin.stop()
+
+
+def test_the_offline_diff_says_when_the_site_restarts(capsys, tmp_path):
+    from offline import plan
+
+    assert plan.main(["--stack", "dev", "--format", "json"]) == 0
+    old = json.loads(capsys.readouterr().out)
+    rollout = next(r for r in old["resources"] if r["type"] == ROLLOUT)
+    rollout["inputs"]["expected_image"] = OLD
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps(old))
+    assert plan.main(["--stack", "dev", "--against", str(before), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (change,) = [c for c in doc["changes"] if c["type"] == ROLLOUT]
+    assert change["op"] == "replace" and change["meaning"]["restart"] is True
+    assert "RESTART the site" in change["meaning"]["text"]
+    assert [c["type"] for c in doc["changes"] if c["op"] != "same"] == [ROLLOUT]  # nothing else moves
