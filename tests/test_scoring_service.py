@@ -55,6 +55,9 @@ BAD_REQUESTS = {
     "overflow": (b'{"data": [[1e999, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', JSON, "not a finite number"),
     "huge integer": (b'{"data": [[' + b"9" * 400 + b', 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', JSON, "not a finite number"),
     "no rows": ({"data": []}, JSON, "no rows"),
+    "rows one level too deep": ({"data": [[list(range(10))]]}, JSON,
+                                "row 0 is a list of lists: send each row as a flat list of 10 numbers"),
+    "every row wrapped": ({"data": [[[1] * 10, [2] * 10]]}, JSON, "row 0 is a list of lists"),
     "too many rows": ({"data": [[1] * 10] * 1001}, JSON, "at most 1000"),
     "empty body": (b"", JSON, "empty"),
     "wrong content type": (json.dumps(MANUAL_REQUEST), {"Content-Type": "text/plain"}, "application/json"),
@@ -80,6 +83,24 @@ def test_service_keeps_serving_after_bad_input(service):
 def test_get_score_is_refused(service):
     response = requests.get(service.spec.base_url + "/score", timeout=10)
     assert response.status_code == 405 and "POST" in response.json()["error"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_every_other_method_on_score_gets_the_same_json_error(service, method):
+    # GET reaches run(); PUT, DELETE and PATCH never do (azmlinfsrv routes only GET, POST and OPTIONS to it).
+    response = requests.request(method, service.spec.base_url + "/score", json=MANUAL_REQUEST, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": "use POST with a JSON body"}
+    assert response.headers["Allow"] == "POST"
+
+
+def test_other_paths_keep_the_servers_own_answers(service):
+    # The entry script's 405 handler answers for /score only: elsewhere the server's {"message": ...} is unchanged.
+    put_root = requests.put(service.spec.base_url + "/", timeout=10)
+    assert put_root.status_code == 405 and "message" in put_root.json() and "GET" in put_root.headers["Allow"]
+    missing = requests.get(service.spec.base_url + "/nowhere", timeout=10)
+    assert missing.status_code == 404 and "message" in missing.json()
 
 
 def test_health_check_path_answers(service):
@@ -123,6 +144,7 @@ def entry_script(model_dir):
     (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [2, 2]]}', "row 1 has 2 values"),
     (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1e400], [2, 2]]}', "row 0, column 9 is not a finite number"),
     (b'{"data": [[1, 1], "x"]}', "list of rows"),
+    (b'{"data": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [[1, 2], [3, 4]]]}', "row 1 is a list of lists"),
 ])
 def test_bad_values_are_named_by_row_and_column_in_process(entry_script, body, fragment):
     with pytest.raises(entry_script.BadRequest, match=fragment.replace("[", r"\[").replace("{", r"\{")):
@@ -140,3 +162,42 @@ def test_good_requests_outside_the_fast_path_are_scored_the_same(entry_script, b
     assert features.tolist() == np.asarray(rows, dtype=float).tolist()
     expected = entry_script.model.predict(np.asarray(rows, dtype=float)).tolist()
     assert entry_script.predict(features) == pytest.approx(expected, rel=1e-12)
+
+
+# -- init(): the model folder comes from AZUREML_MODEL_DIR, and nowhere else ------------------------------------------
+def test_init_without_azureml_model_dir_names_the_variable(entry_script, monkeypatch, tmp_path):
+    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # a model.joblib in the working directory must not be picked up
+    (tmp_path / MODEL_FILE).write_bytes(b"")
+    with pytest.raises(RuntimeError, match="AZUREML_MODEL_DIR is not set"):
+        entry_script.init()
+
+
+def test_init_names_the_folder_and_what_it_holds_when_no_model_is_in_it(entry_script, monkeypatch, tmp_path):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "model.pkl").write_bytes(b"")
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=rf"no model.joblib under AZUREML_MODEL_DIR={tmp_path}: "
+                                                r"it holds outputs/, outputs/model.pkl$"):
+        entry_script.init()
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="missing: no such folder"):
+        entry_script.init()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(empty))
+    with pytest.raises(FileNotFoundError, match="the folder is empty"):
+        entry_script.init()
+
+
+def test_init_finds_a_model_one_folder_down_as_a_registered_folder_model_is_laid_out(entry_script, model_dir,
+                                                                                   monkeypatch, tmp_path):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / MODEL_FILE).write_bytes((model_dir / MODEL_FILE).read_bytes())
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
+    before = entry_script.model
+    try:
+        entry_script.init()
+        assert entry_script.model is not before
+    finally:
+        entry_script.model = before

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import joblib
@@ -31,11 +32,54 @@ class BadRequest(ValueError):
 
 def init() -> None:
     global model
-    root = Path(os.environ.get("AZUREML_MODEL_DIR", "."))
-    found = sorted(root.rglob(MODEL_FILE))
+    # fact: local-azmlinfsrv-sets-model-dir (azmlinfsrv --model_dir sets it; the package image sets it too)
+    root = os.environ.get("AZUREML_MODEL_DIR")
+    if not root:
+        raise RuntimeError(f"AZUREML_MODEL_DIR is not set: it must name the folder that holds {MODEL_FILE} "
+                           "(azmlinfsrv --model_dir sets it; so does the package image)")
+    found = sorted(Path(root).rglob(MODEL_FILE))  # a registered folder model sits one folder down
     if not found:
-        raise FileNotFoundError(f"no {MODEL_FILE} under AZUREML_MODEL_DIR={root}")
+        raise FileNotFoundError(f"no {MODEL_FILE} under AZUREML_MODEL_DIR={root}: {_holds(Path(root))}")
     model = joblib.load(found[0])
+    _answer_other_methods_too()
+
+
+def _holds(folder: Path, most: int = 10) -> str:
+    """What a folder holds, in a few words: the start of a failed init()'s message."""
+    if not folder.is_dir():
+        return "no such folder" if not folder.exists() else "it is a file, not a folder"
+    entries = sorted(p.relative_to(folder).as_posix() + ("/" if p.is_dir() else "") for p in folder.rglob("*"))
+    if not entries:
+        return "the folder is empty"
+    more = f" and {len(entries) - most} more" if len(entries) > most else ""
+    return f"it holds {', '.join(entries[:most])}{more}"
+
+
+def _answer_other_methods_too() -> None:
+    """PUT, DELETE or PATCH /score get the {"error": ...} of a GET, not the server's own {"message": ...}.
+
+    azmlinfsrv routes only GET, POST and OPTIONS to run(); other methods get its app-wide 405 handler. init() runs
+    while the server registers its blueprint, before the blueprint's deferred set-up is applied, so a 405 handler
+    added here reaches the app. Another server version without that order keeps its own answer: nothing fails.
+    """
+    # fact: local-azmlinfsrv-put-score-never-reaches-run
+    routes = sys.modules.get("azureml_inference_server_http.server.routes")  # None in process: no server to tell
+    try:
+        routes.main_blueprint.app_errorhandler(405)(_method_not_allowed)
+    except (AttributeError, AssertionError):  # AssertionError: Flask says the blueprint's set-up is over
+        pass
+
+
+def _method_not_allowed(exc):
+    from flask import request
+
+    if request.path.rstrip("/") == "/score":
+        return _error("use POST with a JSON body", 405)
+    # Other paths keep the server's own answer (create_app.handle_404_error), with the methods they allow.
+    response = AMLResponse({"message": exc.description}, 405, json_str=True)
+    if getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def _refuse_constant(name: str) -> float:
@@ -105,6 +149,9 @@ def _numbers_only(body: bytes, rows: list) -> np.ndarray | None:
 def _explain(rows: list) -> None:
     """The first problem in row order, value by value: the messages users get for a bad request."""
     for i, row in enumerate(rows):
+        if row and all(isinstance(value, list) for value in row):
+            raise BadRequest(f"row {i} is a list of lists: send each row as a flat list of {N_FEATURES} numbers, "
+                             f'{{"data": [[{N_FEATURES} numbers], ...]}}')
         if len(row) != N_FEATURES:
             raise BadRequest(f"row {i} has {len(row)} values; expected {N_FEATURES}")
         for j, value in enumerate(row):
@@ -125,7 +172,10 @@ def predict(features: np.ndarray) -> list[float]:
 
 
 def _error(message: str, status: int) -> AMLResponse:
-    return AMLResponse({"error": message}, status, json_str=True)
+    response = AMLResponse({"error": message}, status, json_str=True)
+    if status == 405:
+        response.headers["Allow"] = "POST"
+    return response
 
 
 @rawhttp
