@@ -11,7 +11,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 settings = Settings.from_config(pulumi.Config(NAMESPACE), project_dir=PROJECT_DIR)
 name = f"{settings.name_prefix}-{settings.stack}"
-app = ModelWebApp(name, ModelWebAppArgs(settings=settings, image=stack_image(settings, name, PROJECT_DIR)))
+source = stack_image(settings, name, PROJECT_DIR)
+app = ModelWebApp(name, ModelWebAppArgs(settings=settings, image=source.image, server_port=source.port))
 
 pulumi.export("scoring_uri", app.scoring_uri)
 pulumi.export("default_host_name", app.default_host_name)
@@ -20,4 +21,7 @@ if app.dns_records_to_create is not None:
 pulumi.export("app_name", app.app_name)
 pulumi.export("resource_group_name", app.resource_group_name)
 pulumi.export("image", app.image)
+pulumi.export("image_port", source.port)  # a stack promoting from this one routes to the same port
+if source.facts is not None:
+    pulumi.export("image_facts", source.facts)
 pulumi.export("staging_slot", app.staging_slot)

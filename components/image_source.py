@@ -1,14 +1,27 @@
-"""Where a stack's image comes from: a ready reference, another stack (build once, promote), or its own build."""
+"""Where a stack's image comes from: a ready reference, another stack (build once, promote), or its own build; and
+the port its server listens on, which the site's WEBSITES_PORT routes to."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 
 from providers.content_hash import content_hash
 from providers.model_package import ModelPackage
+from providers.registry_images import FACT_KEYS
 from settings.stack_settings import Settings
+
+# The stack output image_facts: the package's image_* outputs under shorter names.
+FACT_NAMES = dict(zip(FACT_KEYS, ("port", "entrypoint", "cmd", "modelDir", "entryScript")))
+
+
+@dataclass(frozen=True)
+class StackImage:
+    image: pulumi.Output[str]
+    port: pulumi.Output[int]  # what the image's config exposes; for a ready image, the serverPort setting
+    facts: Optional[pulumi.Output[dict]]  # what the image's config says it runs; None when nothing read it
 
 
 def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
@@ -31,10 +44,28 @@ def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
     }
 
 
-def stack_image(settings: Settings, name: str, project_dir: Path) -> pulumi.Output[str]:
+def _upstream_port(port: Any, stack: str) -> int:
+    if port is None:
+        raise pulumi.RunError(f"promoteFrom {stack}: that stack exports no image_port (the port its image exposes): "
+                              f"run `pulumi up` on {stack} first, then on this stack")
+    return int(port)
+
+
+def stack_image(settings: Settings, name: str, project_dir: Path) -> StackImage:
     if settings.image is not None:
-        return pulumi.Output.from_input(settings.image)
+        # Nothing reads a ready image's config: the serverPort setting is the statement of its port.
+        return StackImage(pulumi.Output.from_input(settings.image), pulumi.Output.from_input(settings.server_port),
+                          None)
     if settings.promote_from is not None:
-        # Build once, promote: deploy the very digest the other stack tested, never a build of our own.
-        return pulumi.StackReference(settings.promote_from).require_output("image")
-    return ModelPackage(f"{name}-package", package_inputs(settings, project_dir)).image
+        # Build once, promote: deploy the very digest the other stack tested, never a build of our own, on the port
+        # that stack read from the image.
+        upstream = pulumi.StackReference(settings.promote_from)
+        # Stack outputs come back as JSON: numbers as floats.
+        return StackImage(upstream.require_output("image"),
+                          upstream.get_output("image_port").apply(lambda p: _upstream_port(p, settings.promote_from)),
+                          upstream.get_output("image_facts").apply(
+                              lambda f: {**f, "port": int(f["port"])} if f and f.get("port") is not None else f))
+    package = ModelPackage(f"{name}-package", package_inputs(settings, project_dir))
+    facts = pulumi.Output.all(*(getattr(package, key) for key in FACT_KEYS)).apply(
+        lambda values: {FACT_NAMES[key]: value for key, value in zip(FACT_KEYS, values)})
+    return StackImage(package.image, package.image_port, facts)

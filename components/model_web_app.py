@@ -26,6 +26,7 @@ from .site import HEALTH_CHECK_PATH, site_args
 class ModelWebAppArgs:
     settings: Settings
     image: pulumi.Input[str]
+    server_port: Optional[pulumi.Input[int]] = None  # the port the image exposes; None: the serverPort setting
 
 
 def _same_registry(image: str, login_server: str) -> str:
@@ -82,7 +83,8 @@ class ModelWebApp(pulumi.ComponentResource):
         # Production is created with the image; with a slot, the swap owns it from then on, and a later up must
         # not revert a swapped image (nested paths in ignore_changes are the engine's camelCase ones).
         hub = shared_monitoring(name, s, group, self)
-        args = site_args(s, pull, plan.id, image.apply(lambda i: f"DOCKER|{i}"), tags, telemetry_settings(hub))
+        args = site_args(s, pull, plan.id, image.apply(lambda i: f"DOCKER|{i}"), tags, telemetry_settings(hub),
+                         args.server_port)
         site = web.WebApp(
             f"{name}-app",
             resource_group_name=group.name,

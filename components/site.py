@@ -6,7 +6,7 @@ restrictions and app settings are all built here; model_web_app.py hands the sam
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 from pulumi_azure_native import web
@@ -21,10 +21,13 @@ HEALTH_CHECK_PATH = "/"  # azmlinfsrv answers GET / with "Healthy"
 WARMUP_SETTINGS = {"WEBSITE_SWAP_WARMUP_PING_PATH": HEALTH_CHECK_PATH, "WEBSITE_SWAP_WARMUP_PING_STATUSES": "200"}
 
 
-def app_settings(s: Settings, pull: RegistryPull,
-                 extra: dict[str, pulumi.Input[str]]) -> list[web.NameValuePairArgs]:
+def app_settings(s: Settings, pull: RegistryPull, extra: dict[str, pulumi.Input[str]],
+                 server_port: Optional[pulumi.Input[int]] = None) -> list[web.NameValuePairArgs]:
+    # The port the image's own config exposes (components/image_source.py); serverPort only for a ready image.
+    # fact: site-websites-port
+    port = s.server_port if server_port is None else server_port
     values: dict[str, pulumi.Input[str]] = {
-        "WEBSITES_PORT": str(s.server_port),
+        "WEBSITES_PORT": str(port) if isinstance(port, int) else pulumi.Output.from_input(port).apply(str),
         "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "false",
         "WEBSITES_CONTAINER_START_TIME_LIMIT": str(s.container_start_time_limit),
         "WORKER_COUNT": str(s.worker_count),
@@ -35,7 +38,8 @@ def app_settings(s: Settings, pull: RegistryPull,
 
 
 def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux_fx_version: pulumi.Input[str],
-              tags: dict[str, str], extra_settings: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
+              tags: dict[str, str], extra_settings: dict[str, pulumi.Input[str]],
+              server_port: Optional[pulumi.Input[int]] = None) -> dict[str, Any]:
     """Keyword arguments for web.WebApp and web.WebAppSlot alike."""
     return dict(
         location=s.location,
@@ -47,7 +51,7 @@ def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux
         identity=pull.identity,
         site_config=web.SiteConfigArgs(
             linux_fx_version=linux_fx_version,
-            app_settings=app_settings(s, pull, extra_settings),
+            app_settings=app_settings(s, pull, extra_settings, server_port),
             min_tls_version="1.2",
             scm_min_tls_version="1.2",
             ftps_state="Disabled",

@@ -38,6 +38,7 @@ class FakeAzure(pulumi.runtime.Mocks):
     admin_password: str = FAKE_ADMIN_PASSWORD
     role_assignment_mode: Optional[str] = "LegacyRegistryPermissions"  # or AbacRepositoryPermissions; None: absent
     stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # other stacks, for StackReference
+    package_port: int = 5001  # the port the fake package image exposes
     invokes: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
@@ -113,13 +114,24 @@ class FakeAzure(pulumi.runtime.Mocks):
 
     def _package(self, inputs: dict[str, Any]):
         from providers.model_package import environment_name, package_key
+        from providers.registry_images import image_facts, read_config
+
+        from .fake_registry import FakeRegistry, package_image_config
 
         name = environment_name(inputs["model_name"], package_key(inputs))
-        # A placeholder digest, derived from the content hash so that an edit shows as a new image.
-        digest = hashlib.sha256(f"placeholder:{inputs['content_hash']}".encode()).hexdigest()
         login_server = f"{self.registry_name(inputs['workspace_name'])}.azurecr.io"
+        # A made-up image in a fake registry, labelled with the content hash so that an edit shows as a new digest;
+        # its facts are read back by the provider's own code, as the real image's would be.
+        registry = FakeRegistry(login_server)
+        labels = {"offline-plan": "FAKE image config, made up by offline/fake_azure.py",
+                  "content-hash": inputs["content_hash"]}
+        config = package_image_config(inputs["entry_script"], inputs["model_name"], str(inputs["model_version"]),
+                                      port=self.package_port, labels=labels)
+        image = f"{login_server}/package@{registry.push('package', config)}"
+        facts = image_facts(read_config(registry, login_server, "package", image.split("@", 1)[1]), image=image,
+                            entry_script=inputs["entry_script"])
         env_id = (f"/subscriptions/{inputs['subscription_id']}/resourceGroups/{inputs['resource_group']}/providers/"
                   f"Microsoft.MachineLearningServices/workspaces/{inputs['workspace_name']}/environments/{name}/versions/1")
         outs = {**inputs, "environment_name": name, "environment_version": "1", "environment_id": env_id,
-                "login_server": login_server, "image": f"{login_server}/package@sha256:{digest}"}
+                "login_server": login_server, "image": image, **facts.outputs()}
         return env_id, outs

@@ -57,7 +57,11 @@ def _tree(registrations: list[Registration], stack_urn: str) -> list[tuple[int, 
 
 def _detail(r: Registration) -> str:
     if r.type == PACKAGE_TYPE:
-        return f"content hash {r.inputs.get('content_hash', '?')[:16]}, image digest is a placeholder"
+        s = r.state  # the fake image's facts, read back by the provider's own code (providers/registry_images.py)
+        return (f"content hash {r.inputs.get('content_hash', '?')[:16]}; FAKE image: port {s.get('image_port')}, "
+                f"runs {' '.join(s.get('image_entrypoint') or []) + ' ' if s.get('image_entrypoint') else ''}"
+                f"{' '.join(s.get('image_cmd') or []) or '?'}, model in {s.get('image_model_dir')}, entry script "
+                f"{s.get('image_entry_script')}")
     if r.type == SWAP_TYPE:
         return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate"
     if r.type == ROLLOUT_TYPE:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -18,19 +19,23 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 
 from settings.images import parse_image
-from .packaging import (AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest, PackagingService,
-                        build_error, split_image)
+from .packaging import (PRIVATE_LINK, AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest,
+                        PackagingService, build_error, split_image)
+from .registry_images import FACT_KEYS, ImageFacts, image_facts, read_config, resolve_digest
 from .retries import is_transient, with_retries
-from settings.stack_settings import ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES, Workspace
+from settings.stack_settings import ENVIRONMENT_ASSET, MODEL_VERSION, Workspace
 
-PROVIDER_VERSION = "1"
+# 2: packages are built in copy mode and their image is checked; every stack rebuilds its package once.
+PROVIDER_VERSION = "2"
 DEFAULT_TIMEOUT_MINUTES = 60
+COPY = "copy"  # the only mode whose image holds the model: download images run only on Azure ML endpoints
 
 # A change to any of these means a different image: replace (and so rebuild).
 REBUILD_KEYS = ("subscription_id", "resource_group", "workspace_name", "model_name", "model_version",
                 "content_hash", "entry_script", "environment_asset", "model_mount_mode", "environment_variables",
                 "provider_version")
-OUTPUT_KEYS = ("environment_name", "environment_version", "environment_id", "login_server", "image")
+OUTPUT_KEYS = ("environment_name", "environment_version", "environment_id", "login_server", "image") + FACT_KEYS
+ARCHIVED = "environment_archived"  # set by read() when someone archived the environment: the next up restores it
 ServiceFactory = Callable[[Workspace], PackagingService]
 
 
@@ -113,16 +118,21 @@ class ModelPackageProvider(ResourceProvider):
         version = str(news.get("model_version", ""))
         if version != UNKNOWN and not re.match(MODEL_VERSION, version):
             fail("model_version", f"model version {version!r} is not a version number such as 1")
-        if news.get("model_mount_mode", "download") not in MOUNT_MODES + (UNKNOWN,):
-            fail("model_mount_mode", f"model mount mode must be one of {', '.join(MOUNT_MODES)}")
+        mode = news.get("model_mount_mode") or COPY
+        if mode not in (COPY, UNKNOWN):  # fact: pkg-copy-mode
+            fail("model_mount_mode", f"model mount mode {mode!r} is refused: only copy puts the model inside the "
+                 "image; a download package fetches it from Azure ML at start and runs only on Azure ML endpoints, so "
+                 "on App Service its init() finds no model")
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         unknown = [k for k in REBUILD_KEYS if news.get(k) == UNKNOWN]
         replaces = [k for k in REBUILD_KEYS if k in unknown or olds.get(k) != news.get(k)]
-        others = [k for k in set(news) | set(olds)
-                  if k not in REBUILD_KEYS and k not in OUTPUT_KEYS and k != "__provider" and olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(replaces or others), replaces=replaces, delete_before_replace=False)
+        others = [k for k in set(news) | set(olds) if k not in REBUILD_KEYS and k not in OUTPUT_KEYS
+                  and k not in ("__provider", ARCHIVED) and olds.get(k) != news.get(k)]
+        # An environment archived since the last up is restored by update(), its image kept.
+        return DiffResult(changes=bool(replaces or others or olds.get(ARCHIVED)), replaces=replaces,
+                          delete_before_replace=False)
 
     # -- create / read / update / delete -----------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -134,13 +144,21 @@ class ModelPackageProvider(ResourceProvider):
         def find_or_build() -> BuiltEnvironment:
             # Look first: a retry after an interrupted `up`, or after a transient error mid-build, must not build twice.
             found = service.find_environment(name, version)
-            if found is not None and found.image and not found.archived:
+            if found is not None and found.archived:
+                # An asset version is never built twice: an archived one (a destroy, or by hand) is restored.
+                service.restore(name, version)  # fact: pkg-archived-environment-restore
+                pulumi.log.info(f"environment {name}:{version} was archived: restored, its image reused")
+                found = replace(found, archived=False)
+            if found is not None and found.image:
                 return found
+            if service.public_network_access() == "Disabled":  # fact: pkg-private-link-unsupported
+                raise PackageBuildError(f"workspace {props['workspace_name']} has public network access disabled "
+                                        f"(private link only). {PRIVATE_LINK}")
             request = PackageRequest(
                 model_name=props["model_name"], model_version=str(props["model_version"]),
                 source_dir=props["source_dir"], entry_script=props["entry_script"],
                 base_environment=self._base_environment(service, props), target_name=name, target_version=version,
-                model_mount_mode=props.get("model_mount_mode") or "download",
+                model_mount_mode=props.get("model_mount_mode") or COPY,
                 environment_variables=dict(props.get("environment_variables") or {}),
             )
             try:
@@ -151,19 +169,25 @@ class ModelPackageProvider(ResourceProvider):
                 raise build_error(exc, request) from exc
 
         built = with_deadline(lambda: with_retries(find_or_build, what), timeout, what)
-        image = self._pinned_image(service, built)
-        outs = {**props, **self._outputs(built, image)}
+        image, facts = with_retries(lambda: self._inspect(service, built, props), f"reading the image of {what}")
+        outs = {**props, **self._outputs(built, image), **facts.outputs()}
         return CreateResult(id_=built.id, outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         found = self._service(props).find_environment(props["environment_name"], props["environment_version"])
-        if found is None or found.archived:
-            return ReadResult(id_="", outs={})  # gone: refresh drops it, the next up rebuilds
-        return ReadResult(id_=id_, outs=props)
+        if found is None:
+            return ReadResult(id_="", outs={})  # gone: refresh drops it, the next up builds it
+        # Archived is not gone: the version and its image stay, and the site runs the image by digest. Refresh keeps
+        # the resource and marks it, so the next up restores the environment instead of building a version twice.
+        outs = {k: v for k, v in props.items() if k != ARCHIVED}
+        return ReadResult(id_=id_, outs={**outs, ARCHIVED: True} if found.archived else outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        # Only inputs that do not shape the image changed (timeout, the folder's path): keep the image.
-        return UpdateResult(outs={**news, **{k: olds[k] for k in OUTPUT_KEYS}})
+        # Only inputs that do not shape the image changed (timeout, the folder's path), or the environment was found
+        # archived: keep the image.
+        if olds.get(ARCHIVED):
+            self._service(news).restore(olds["environment_name"], olds["environment_version"])
+        return UpdateResult(outs={**news, **{k: olds.get(k) for k in OUTPUT_KEYS}})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         # Environments cannot be deleted, only archived; the image stays in the registry.
@@ -171,19 +195,26 @@ class ModelPackageProvider(ResourceProvider):
 
     # -- helpers -----------------------------------------------------------------------------------
     @staticmethod
-    def _base_environment(service: PackagingService, props: dict[str, Any]) -> str:
+    def _base_name(props: dict[str, Any]) -> tuple[str, str]:
+        spec_hash = hashlib.sha256(Path(props["environment_spec"]).read_bytes()).hexdigest()
+        return f"scoring_env_{spec_hash[:20]}", "1"
+
+    def _base_environment(self, service: PackagingService, props: dict[str, Any]) -> str:
         if props.get("environment_asset"):
             return props["environment_asset"]
-        spec = Path(props["environment_spec"])
-        spec_hash = hashlib.sha256(spec.read_bytes()).hexdigest()
-        return service.ensure_base_environment(f"scoring_env_{spec_hash[:20]}", "1", spec)
+        return service.ensure_base_environment(*self._base_name(props), Path(props["environment_spec"]))
 
-    @staticmethod
-    def _pinned_image(service: PackagingService, built: BuiltEnvironment) -> str:
+    def _inspect(self, service: PackagingService, built: BuiltEnvironment,
+                 props: dict[str, Any]) -> tuple[str, ImageFacts]:
+        """The image pinned by digest, and what its config says it runs; refuses one that cannot serve the model."""
         login_server, repository, digest, tag = split_image(built.image)
         if digest is None:
-            digest = service.image_digest(login_server, repository, tag)
-        return parse_image(f"{login_server}/{repository}@{digest}").group(0)
+            digest = resolve_digest(service, login_server, repository, tag)
+        image = parse_image(f"{login_server}/{repository}@{digest}").group(0)
+        base = props.get("environment_asset") or "azureml:{}:{}".format(*self._base_name(props))
+        facts = image_facts(read_config(service, login_server, repository, digest), image=image,
+                            entry_script=props["entry_script"], base_image=service.base_image(base))
+        return image, facts
 
     @staticmethod
     def _outputs(built: BuiltEnvironment, image: str) -> dict[str, Any]:
@@ -198,6 +229,12 @@ class ModelPackage(pulumi.dynamic.Resource, module="model-webapp", name="ModelPa
     login_server: pulumi.Output[str]
     image: pulumi.Output[str]
     content_hash: pulumi.Output[str]
+    # What the image's own config says (providers/registry_images.py): the port WEBSITES_PORT routes to, and more.
+    image_port: pulumi.Output[int]
+    image_entrypoint: pulumi.Output[list]
+    image_cmd: pulumi.Output[list]
+    image_model_dir: pulumi.Output[str]
+    image_entry_script: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict[str, Any], opts: Optional[pulumi.ResourceOptions] = None,
                  provider: Optional[ModelPackageProvider] = None) -> None:

@@ -1,4 +1,5 @@
-"""The thin adapter over azure-ai-ml that ModelPackage's provider calls: find, build, resolve digest, archive.
+"""The thin adapter over azure-ai-ml and azure-containerregistry that ModelPackage's provider calls: find, build,
+restore and archive environments; read manifests and blobs from the workspace's registry.
 
 Everything that talks to Azure is here, behind `PackagingService`, so the provider can be tested
 against an in-memory fake. Clients and credentials are made per call and never kept beyond it.
@@ -12,6 +13,8 @@ from typing import Optional, Protocol
 
 from settings.images import IMAGE_PATTERN, IMAGE_SHAPE
 from settings.stack_settings import Workspace
+
+from .registry_images import Manifest
 
 # Base image for an environment built from a conda or pip spec (Azure ML's own CPU inference base).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
@@ -37,7 +40,7 @@ class PackageRequest:
     base_environment: str  # azureml:<name>:<version>
     target_name: str
     target_version: str
-    model_mount_mode: str = "download"
+    model_mount_mode: str = "copy"
     environment_variables: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,9 +51,14 @@ class PackageBuildError(Exception):
 class PackagingService(Protocol):
     def find_environment(self, name: str, version: str) -> Optional[BuiltEnvironment]: ...
     def ensure_base_environment(self, name: str, version: str, spec_path: Path) -> str: ...
+    def base_image(self, environment: str) -> Optional[str]: ...  # azureml:<name>:<version> -> its image, if any
+    def public_network_access(self) -> Optional[str]: ...  # the workspace's: Enabled, Disabled, or None if unread
     def build(self, request: PackageRequest) -> BuiltEnvironment: ...
-    def image_digest(self, login_server: str, repository: str, tag: str) -> str: ...
+    def restore(self, name: str, version: str) -> None: ...
     def archive(self, name: str, version: str) -> bool: ...
+    # The workspace registry's data plane (registry_images.RegistryReader).
+    def get_manifest(self, login_server: str, repository: str, reference: str) -> Manifest: ...
+    def get_blob(self, login_server: str, repository: str, digest: str) -> bytes: ...
 
 
 def package_request_object(request: PackageRequest):
@@ -67,8 +75,9 @@ def package_request_object(request: PackageRequest):
         ),
         base_environment_source=BaseEnvironment(type="EnvironmentAsset", resource_id=request.base_environment),
         environment_variables=dict(request.environment_variables),
-        # The service's enum is Copy/Download and the SDK sends the text verbatim.
-        model_configuration=ModelConfiguration(mode=request.model_mount_mode.capitalize()),
+        # Copy puts the model inside the image, the only mode that runs outside Azure ML; the SDK sends the text
+        # verbatim, and Microsoft's own examples send it in lowercase.
+        model_configuration=ModelConfiguration(mode=request.model_mount_mode),  # fact: pkg-copy-mode
     )
 
 
@@ -96,10 +105,19 @@ def split_image(image: Optional[str]) -> tuple[str, str, Optional[str], Optional
     )
 
 
+PRIVATE_LINK = ("Azure ML does not package models for use outside Azure Machine Learning in a workspace with private "
+                "link (\"Private link enabled workspaces don't support packaging models for deployment outside of "
+                "Azure Machine Learning\"; copy mode \"is not supported on private link-enabled workspaces\"): build "
+                "the package in a workspace without private link, or deploy a ready image (the `image` setting)")
+PRIVATE_LINK_WORDS = re.compile(r"private[ _-]?link|private[ _-]?endpoint", re.IGNORECASE)
+
+
 def build_error(exc: BaseException, request: PackageRequest) -> PackageBuildError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     links = [u for u in re.findall(r"https://[^\s\"'<>)]+", message) if "log" in u.lower()]
     text = f"packaging model {request.model_name}:{request.model_version} failed: {message}"
+    if PRIVATE_LINK_WORDS.search(message):  # fact: pkg-private-link-unsupported
+        text += f"\n{PRIVATE_LINK}"
     if links and links[0] not in text:
         text += f"\nbuild log: {links[0]}"
     elif not links:
@@ -143,18 +161,48 @@ class AzureMLPackaging:
             )
         return f"azureml:{name}:{version}"
 
+    def base_image(self, environment: str) -> Optional[str]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _, name, version = environment.split(":")
+        try:
+            return self._client().environments.get(name=name, version=version).image
+        except ResourceNotFoundError:
+            return None
+
+    def public_network_access(self) -> Optional[str]:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return self._client().workspaces.get(self.workspace.name).public_network_access
+        except HttpResponseError:  # no right to read the workspace itself: the build's own error will tell
+            return None
+
     def build(self, request: PackageRequest) -> BuiltEnvironment:
         env = self._client().models.package(request.model_name, request.model_version,
                                             package_request_object(request))
         return BuiltEnvironment(name=env.name, version=str(env.version), id=env.id, image=env.image)
 
-    def image_digest(self, login_server: str, repository: str, tag: str) -> str:
+    def restore(self, name: str, version: str) -> None:
+        self._client().environments.restore(name=name, version=version)
+
+    @staticmethod
+    def _registry(login_server: str):
         from azure.containerregistry import ContainerRegistryClient
         from azure.identity import DefaultAzureCredential
 
-        with ContainerRegistryClient(f"https://{login_server}", DefaultAzureCredential(),
-                                     audience="https://management.azure.com") as registry:
-            return registry.get_manifest_properties(repository, tag).digest
+        # ACR-scoped tokens: a registry may refuse ARM-scoped ones (authentication-as-arm disabled), never these.
+        return ContainerRegistryClient(f"https://{login_server}", DefaultAzureCredential(),
+                                       audience="https://containerregistry.azure.net")  # fact: registry-acr-audience
+
+    def get_manifest(self, login_server: str, repository: str, reference: str) -> Manifest:
+        with self._registry(login_server) as registry:
+            found = registry.get_manifest(repository, reference)
+        return Manifest(digest=found.digest, media_type=found.media_type, content=dict(found.manifest))
+
+    def get_blob(self, login_server: str, repository: str, digest: str) -> bytes:
+        with self._registry(login_server) as registry, registry.download_blob(repository, digest) as stream:
+            return b"".join(stream)
 
     def archive(self, name: str, version: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError

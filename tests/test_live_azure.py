@@ -11,7 +11,7 @@ import re
 import pytest
 
 from providers.content_hash import content_hash
-from providers.model_package import PROVIDER_VERSION, ModelPackageProvider
+from providers.model_package import ARCHIVED, PROVIDER_VERSION, ModelPackageProvider
 from offline.project import PROJECT_DIR
 
 REQUIRED = ("AZURE_SUBSCRIPTION_ID", "AML_RESOURCE_GROUP", "AML_WORKSPACE")
@@ -30,15 +30,19 @@ def test_package_the_example_model_for_real():
         "model_name": os.environ.get("AML_MODEL_NAME", "diabetes-ridge"),
         "model_version": os.environ.get("AML_MODEL_VERSION", "1"),
         "source_dir": str(src), "entry_script": "score.py", "environment_spec": str(spec), "environment_asset": None,
-        "environment_variables": {}, "model_mount_mode": "download", "content_hash": content_hash(src, spec),
+        "environment_variables": {}, "model_mount_mode": "copy", "content_hash": content_hash(src, spec),
         "timeout_minutes": 60, "provider_version": PROVIDER_VERSION,
     }
     provider = ModelPackageProvider()
     assert provider.check({}, props).failures == []
     created = provider.create(props)
     assert re.fullmatch(r"[a-z0-9]+\.azurecr\.io/.+@sha256:[0-9a-f]{64}", created.outs["image"])
+    # What the real image's config says: the facts docs/azure-facts.md marks unverified, read from Azure itself.
+    assert created.outs["image_port"] and created.outs["image_model_dir"] and created.outs["image_entry_script"]
     # A second create finds the content-addressed environment and builds nothing.
     assert provider.create(props).outs["image"] == created.outs["image"]
     assert provider.read(created.id, created.outs).id == created.id
     provider.delete(created.id, created.outs)
-    assert provider.read(created.id, created.outs).id == ""
+    assert provider.read(created.id, created.outs).outs[ARCHIVED] is True  # archived, not gone
+    assert provider.create(props).outs["image"] == created.outs["image"]  # restored, not built again
+    provider.delete(created.id, created.outs)
