@@ -21,12 +21,18 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
 from .images import IMAGE_PATTERN, IMAGE_SHAPE
-from .skus import AUTOSCALE_TIERS, SKUS, Sku
+from .regions import region_problem
+from .skus import AUTOSCALE_TIERS, SKUS, Sku, sku_problem
 
 NAMESPACE = "model-webapp"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ALLOWED: dict[str, str] = {}  # pattern -> what a value must be, in our words (pydantic's never reach the user)
-ENVIRONMENT_ASSET, MODEL_VERSION, MOUNT_MODES = r"^azureml:[\w.-]+:\d+$", r"^[0-9]+$", ("download", "copy")
+ENVIRONMENT_ASSET, MODEL_VERSION = r"^azureml:[\w.-]+:\d+$", r"^[0-9]+$"
+# A package for App Service holds its model: "download" packages fetch it from Azure ML when they start, which only
+# works on Azure ML endpoints. providers/model_package.py checks its input against the same tuple.
+MOUNT_MODES = ("copy",)  # fact: pkg-download-mode-needs-azureml
+ENVIRONMENT_SUFFIXES = (".yml", ".yaml", ".txt")  # conda files, or pip requirements (providers/packaging.py)
+SMOKE_REQUEST_FILE = "sample-request.json"  # beside the code folder, not in it: that folder is packaged
 
 
 def text(pattern: str, allowed: str, **constraints: Any) -> Any:
@@ -51,16 +57,42 @@ def check(problems: list[tuple[str, Any, str]]) -> None:
         raise PydanticCustomError("problems", "cross-key rules", {"problems": problems})
 
 
+def _flag_text(value: Any) -> Any:
+    # Pulumi hands the program every top-level key as text ("true"); a nested one may be text too
+    # (`pulumi config set --path`). Those two words are the flag; "yes", "1" or "True" are refused.
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
 Guid = text(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", "must be a GUID")
-Flag = Annotated[bool, Field(strict=True)]  # true or false, not "yes"
+Flag = Annotated[bool, BeforeValidator(_flag_text), Field(strict=True)]  # true or false, not "yes"
 Percent, Count = Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=30)]
 Frozen = AfterValidator(MappingProxyType)
 
 
 def _sku(name: Any) -> Sku:
-    if not isinstance(name, Sku) and name not in SKUS:
-        raise PydanticCustomError("allowed", f"must be one of {', '.join(SKUS)}")
-    return name if isinstance(name, Sku) else SKUS[name]
+    if isinstance(name, Sku):
+        return name
+    problem = sku_problem(str(name))
+    if problem:
+        raise PydanticCustomError("allowed", problem)
+    return SKUS[str(name)]
+
+
+def _region(location: str) -> str:
+    problem = region_problem(location)
+    if problem:
+        raise PydanticCustomError("allowed", problem)
+    return location
+
+
+def _mount_mode(mode: str) -> str:
+    if mode == "download":
+        raise PydanticCustomError("allowed", "download packages only run on Azure ML endpoints: the image holds no "
+                                  "model and fetches it from Azure ML when it starts, so on App Service init() finds "
+                                  "nothing; use copy (the model inside the image), or leave the key unset")
+    if mode not in MOUNT_MODES:
+        raise PydanticCustomError("allowed", "must be copy (the model is copied into the package image)")
+    return mode
 
 
 SkuName = Annotated[Sku, BeforeValidator(_sku), PlainSerializer(lambda s: s.name),
@@ -90,14 +122,18 @@ class Model(Part):
 class InferenceCode(Part):
     source_dir: Path = Field(Path("model/src"), description="Folder of the entry script and its modules.")
     entry_script: str = Field("score.py", description="The script with init() and run(), inside sourceDir.")
-    environment_spec: str = Field("model/environment.yml", description="A conda .yml or pip .txt file, or an "
-                                  "environment asset azureml:<name>:<version>.")
+    environment_spec: str = Field("model/environment.yml", description="A conda .yml/.yaml or pip requirements "
+                                  ".txt file, or an environment asset azureml:<name>:<version>.")
 
     @field_validator("environment_spec")
     @classmethod
     def _asset_shape(cls, spec: str) -> str:
-        if spec.startswith("azureml:") and not re.match(ENVIRONMENT_ASSET, spec):
-            raise PydanticCustomError("allowed", "an environment asset must read azureml:<name>:<version>")
+        if spec.startswith("azureml:"):
+            if not re.match(ENVIRONMENT_ASSET, spec):
+                raise PydanticCustomError("allowed", "an environment asset must read azureml:<name>:<version>")
+        elif Path(spec).suffix not in ENVIRONMENT_SUFFIXES:
+            raise PydanticCustomError("allowed", "must be a conda file (.yml or .yaml), a pip requirements file "
+                                      "(.txt), or an environment asset azureml:<name>:<version>")
         return spec
 
     @property
@@ -140,11 +176,27 @@ class EntraAuth(Part):
     client_id: Optional[Guid] = Field(None, description="Client id of the API's app registration.")
     allowed_audiences: Optional[list[Annotated[str, StringConstraints(min_length=1)]]] = Field(
         None, min_length=1, description="Token audiences accepted; default api://<clientId>.")
+    # fact: auth-any-tenant-app-without-allowed-applications
+    allowed_client_applications: Optional[list[Guid]] = Field(
+        None, min_length=1, description="Client ids (application ids) of the applications that may call; others get "
+        "403. Unset: any application in the tenant that can get a token for the API gets in.")
+    allowed_principals: Optional[list[Guid]] = Field(
+        None, min_length=1, description="Object ids of the users or service principals (apps, managed identities) "
+        "that may call: the token's oid, at most 13; unset: any.")
 
     @model_validator(mode="after")
     def _ids_when_enabled(self) -> "EntraAuth":
-        check([(key, None, "must be a GUID (required when auth.enabled is true)")
-               for key in ("tenantId", "clientId") if self.enabled and not getattr(self, to_snake(key))])
+        problems = [(key, None, "must be a GUID (required when auth.enabled is true)")
+                    for key in ("tenantId", "clientId") if self.enabled and not getattr(self, to_snake(key))]
+        problems += [(key, getattr(self, to_snake(key)), "has no effect while auth.enabled is false: enable auth, or "
+                      "remove it") for key in ("allowedClientApplications", "allowedPrincipals")
+                     if not self.enabled and getattr(self, to_snake(key))]
+        # fact: auth-allowed-principals-500-characters
+        if self.allowed_principals and len("".join(self.allowed_principals)) > 500:
+            problems.append(("allowedPrincipals", self.allowed_principals, "App Service takes at most 500 characters "
+                             "of object ids (13 GUIDs): list fewer, or admit callers by their client application "
+                             "(allowedClientApplications)"))
+        check(problems)
         return self
 
     @property
@@ -184,8 +236,11 @@ class Release(Part):
         "staging", description="The staging slot's name.")
     health_timeout_minutes: int = Field(20, ge=1, le=120, description="How long the gate waits for the slot to run "
                                         "the new image and answer its health check (Azure ML images are large).")
-    smoke_request: str = Field("model/sample-request.json", description="A JSON request sent to the slot's /score "
-                               "before the swap; 200 with one prediction per row is required. Empty disables it.")
+    smoke_request: Optional[str] = Field(None, description="A JSON request {\"data\": [[...], ...]} sent to /score "
+                                         "after each release (before the swap on a slot); 200 with one prediction "
+                                         "per row is required. Unset: sample-request.json beside the code folder "
+                                         "(model/sample-request.json for model/src), required when the stack builds "
+                                         "its package; \"\" sends none.")
 
 
 # A lowercase FQDN the free managed certificate accepts: letters, digits, hyphens and dots, at most 64 characters.
@@ -267,9 +322,83 @@ def _pinned(image: Optional[str]) -> Optional[str]:
     return image or None
 
 
+def _as_details(problems: list[tuple[str, Any, str]], data: Any) -> list[dict[str, Any]]:
+    return [{"type": PydanticCustomError("problems", "cross-key rules", {"problems": problems}), "loc": (),
+             "input": data}] if problems else []
+
+
+def _raw(mapping: Any, key: str, default: Any = None) -> Any:
+    """A key as the stack file spells it (camelCase), or by its field name."""
+    if not isinstance(mapping, Mapping):
+        return default
+    return mapping.get(key, mapping.get(to_snake(key), default))
+
+
+class FileCheck:
+    """What the settings' files hold, read from the raw keys: the inference code a stack packages, and the
+    smoke request sent to /score after a release. Each problem is (key, value or None, what to do)."""
+
+    def __init__(self, data: Mapping, project_dir: Path):
+        self.problems: list[tuple[str, Any, str]] = []
+        self.smoke_rows: Optional[list] = None
+        self.smoke_path: Optional[Path] = None
+        self.project_dir = project_dir
+        builds = not (_raw(data, "image") or _raw(data, "promoteFrom"))
+        code = _raw(data, "code", {})
+        source_dir = self._code(code, builds) if isinstance(code, Mapping) else None
+        release = _raw(data, "release", {})
+        if isinstance(release, Mapping):
+            self._smoke(_raw(release, "smokeRequest"), source_dir, builds)
+
+    def _code(self, code: Mapping, builds: bool) -> Optional[Path]:
+        """The code folder, or None when it is missing (reported when the stack builds)."""
+        defaults = InferenceCode.model_fields
+        source_dir = Path(str(_raw(code, "sourceDir", defaults["source_dir"].default)))
+        entry = str(_raw(code, "entryScript", defaults["entry_script"].default))
+        spec = str(_raw(code, "environmentSpec", defaults["environment_spec"].default))
+        root = self.project_dir / source_dir
+        if not root.is_dir():
+            if builds:
+                self.problems.append(("code.sourceDir", str(source_dir), f"no such folder under {self.project_dir}"))
+            return None
+        if builds and not (root / entry).is_file():
+            self.problems.append(("code.entryScript", entry, f"no such file in {source_dir.as_posix()}/"))
+        if builds and Path(spec).suffix in ENVIRONMENT_SUFFIXES and not spec.startswith("azureml:") \
+                and not (self.project_dir / spec).is_file():
+            self.problems.append(("code.environmentSpec", spec, f"no such file under {self.project_dir} (a conda .yml, "
+                                  "a pip requirements .txt, or an asset azureml:<name>:<version>)"))
+        return source_dir
+
+    def _smoke(self, given: Any, source_dir: Optional[Path], builds: bool) -> None:
+        if given == "":
+            return  # sends none, as asked
+        if given is not None:
+            path, key_value = Path(str(given)), str(given)
+        elif source_dir is not None:
+            # The model's own request, beside its code: never the example's request sent to another model.
+            path, key_value = source_dir.parent / SMOKE_REQUEST_FILE, None
+            if not (self.project_dir / path).is_file():
+                if builds:
+                    self.problems.append(("release.smokeRequest", None, f"no smoke request for this stack's code: "
+                                          f"create {path.as_posix()} (a request your model answers, "
+                                          '{"data": [[...], ...]}, sent to /score after each release), point '
+                                          'release.smokeRequest at another file, or set it to "" to send none'))
+                return
+        else:
+            return
+        try:
+            self.smoke_rows, self.smoke_path = request_rows(self.project_dir / path), (self.project_dir / path).resolve()
+        except FileNotFoundError:
+            self.problems.append(("release.smokeRequest", key_value, f"no such file under {self.project_dir}"))
+        except ValueError as exc:
+            where = "" if key_value is not None else f"{path.as_posix()} (the default, beside code.sourceDir) "
+            self.problems.append(("release.smokeRequest", key_value, f"{where}must be {exc}"))
+
+
 class Settings(Part):
-    location: text(r"^[A-Za-z][A-Za-z0-9 ]+$", "must be an Azure region name such as westeurope") = Field(
-        "westeurope", description="Azure region for the resource group, plan and web app.")
+    location: Annotated[str, AfterValidator(_region)] = Field(
+        "westeurope", description="Azure region for the resource group, plan and web app (a public cloud region "
+        "name such as westeurope; the list is settings/regions.py).")
     name_prefix: text(r"^[a-z][a-z0-9-]{1,19}$", "must be 2-20 characters: a lowercase letter, then lowercase "
                       "letters, digits or hyphens") = Field(
         "mw", description="Prefix of every resource name (2-20 lowercase letters, digits, hyphens).")
@@ -280,7 +409,7 @@ class Settings(Part):
                                                                   "mode: auto reads it from Azure; abac grants Container Registry Repository Reader, rbac AcrPull.")
     first_pull_wait_seconds: int = Field(90, ge=0, le=900, description="Wait after a new pull role assignment "
                                          "before the site is created, so its first image pull is authorised.")
-    ssh_enabled: bool = Field(False, description="SSH into the container (debugging only; keep false in prod).")
+    ssh_enabled: Flag = Field(False, description="SSH into the container (debugging only; keep false in prod).")
     server_port: int = Field(5001, ge=1024, le=65535,
                              description="Port the inference server listens on inside the container (WEBSITES_PORT).")
     worker_count: int = Field(0, ge=0, le=64, validate_default=True,
@@ -292,7 +421,10 @@ class Settings(Part):
     promote_from: Annotated[Optional[text(r"^([\w.-]+/){0,2}[\w.-]+$", "must be a stack name: dev, or <org>/<project>/"
                                           "<stack>")], BeforeValidator(lambda v: v or None)] = Field(
         None, description="A stack (dev, or org/model-webapp/dev) whose image output this stack deploys.")
-    model_mount_mode: Literal[MOUNT_MODES] = Field("download", description="How the package gets the model files.")
+    model_mount_mode: Annotated[str, AfterValidator(_mount_mode), WithJsonSchema(
+        {"type": "string", "enum": list(MOUNT_MODES)})] = Field(
+        "copy", description="How the package holds the model: copy, inside the image. download is refused: such "
+        "packages fetch the model from Azure ML at start and only run on Azure ML endpoints.")
     package_timeout_minutes: int = Field(60, ge=5, le=240, description="Longest wait for one package image build.")
     workspace: Workspace = Field(description="The Azure ML workspace (required).")
     model: Model = Field(description="The registered model (required).")
@@ -312,11 +444,32 @@ class Settings(Part):
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
     _stack: str = PrivateAttr("")
     _smoke_rows: Optional[list] = PrivateAttr(None)
+    _smoke_path: Optional[Path] = PrivateAttr(None)
 
     @field_validator("worker_count")
     @classmethod
     def _workers_default_to_vcpus(cls, count: int, info: ValidationInfo) -> int:
         return count or (info.data["sku"].vcpus if "sku" in info.data else 1)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_files(cls, data: Any, handler: Any, info: ValidationInfo) -> "Settings":
+        """The files the settings name are checked from the raw keys, so a missing folder is reported in the same
+        pass as every other problem: pydantic's own after-validators run only once everything else is valid."""
+        project_dir = Path((info.context or {}).get("project_dir", PROJECT_DIR))
+        files = FileCheck(data, project_dir) if isinstance(data, Mapping) else None
+        problems = files.problems if files else []
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            details = [{"type": PydanticCustomError(e["type"], e["msg"], e.get("ctx")), "loc": e["loc"],
+                        "input": e["input"]} for e in exc.errors()]
+            raise ValidationError.from_exception_data(exc.title, details + _as_details(problems, data)) from None
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, _as_details(problems, data))
+        if files:
+            settings._smoke_rows, settings._smoke_path = files.smoke_rows, files.smoke_path
+        return settings
 
     @model_validator(mode="after")
     def _across_keys(self, info: ValidationInfo) -> "Settings":
@@ -332,27 +485,12 @@ class Settings(Part):
         if self.release.strategy == "slot" and not sku.supports_slots:
             problems.append(("release.strategy", "slot", f"deployment slots need Standard tier or above; sku {sku.name} "
                              f"is {sku.tier}: raise the sku or set release.strategy inPlace"))
-        self._smoke_rows, bad = self._read_smoke_request((info.context or {}).get("project_dir", PROJECT_DIR))
-        problems += bad
         if self.custom_domain and sku.tier in ("Free", "Shared"):  # no TLS bindings on these tiers
             problems.append(("customDomain.hostName", self.custom_domain.host_name, "a custom domain with a free managed "
                              f"certificate needs a Basic plan or above; sku {sku.name} is {sku.tier}: raise the sku or "
                              "remove customDomain"))
-        if not (self.image or self.promote_from):  # the stack builds its package: the code must be on disk
-            problems += self._missing_code((info.context or {}).get("project_dir", PROJECT_DIR))
         check(problems)
         return self
-
-    def _read_smoke_request(self, project_dir: Path) -> tuple[Optional[list], list[tuple[str, Any, str]]]:
-        path = self.release.smoke_request
-        if not self.uses_slot or not path:
-            return None, []
-        try:
-            return request_rows(project_dir / path), []
-        except FileNotFoundError:
-            return None, [("release.smokeRequest", path, f"no such file under {project_dir}")]
-        except ValueError as exc:
-            return None, [("release.smokeRequest", path, f"must be {exc}")]
 
     @property
     def uses_slot(self) -> bool:
@@ -361,19 +499,18 @@ class Settings(Part):
 
     @property
     def smoke_rows(self) -> Optional[list]:
-        """The smoke request's rows, read once with the settings; None when the gate sends none."""
+        """The smoke request's rows, read once with the settings; None when no request is sent after a release."""
         return self._smoke_rows
 
-    def _missing_code(self, project_dir: Path) -> list[tuple[str, Any, str]]:
-        code, root = self.code, project_dir / self.code.source_dir
-        if not root.is_dir():
-            return [("code.sourceDir", str(code.source_dir), f"no such folder under {project_dir}")]
-        found = [] if (root / code.entry_script).is_file() else \
-            [("code.entryScript", code.entry_script, f"no such file in {code.source_dir.as_posix()}/")]
-        if code.environment_file and not (project_dir / code.environment_file).is_file():
-            found.append(("code.environmentSpec", code.environment_spec, "no such file (a conda .yml, a pip "
-                          "requirements .txt, or an asset azureml:<name>:<version>)"))
-        return found
+    @property
+    def smoke_request_path(self) -> Optional[Path]:
+        """The smoke request file the rows came from (resolved); None when none is sent."""
+        return self._smoke_path
+
+    @property
+    def builds_package(self) -> bool:
+        """Whether this stack packages its own code (no image, no promoteFrom)."""
+        return not (self.image or self.promote_from)
 
     @property
     def stack(self) -> str:

@@ -55,6 +55,7 @@ def change_of(doc: dict, typ: str) -> dict:
 def test_an_edit_to_the_entry_script_rebuilds_the_package_naming_content_hash(capsys, tmp_path):
     source = tmp_path / "src"
     shutil.copytree(PROJECT_DIR / "model" / "src", source)
+    shutil.copy(PROJECT_DIR / "model" / "sample-request.json", tmp_path)  # the smoke request beside the code
     config = stack_file(tmp_path, code={"sourceDir": str(source), "entryScript": "score.py",
                                         "environmentSpec": "model/environment.yml"})
     old = old_plan(capsys, tmp_path, config)

@@ -1,13 +1,24 @@
 """Stack settings: every bad value named, all of them at once, before any resource is declared."""
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pulumi
 import pydantic
 import pytest
+import yaml
 
-from settings.stack_settings import NAMESPACE, Settings
+from offline import plan
+from offline.mock_engine import run_program, start_mocks
+from offline.project import PACKAGE_TYPE
+from offline.stack_config import load_stack_config
+from settings.stack_settings import NAMESPACE, PROJECT_DIR, Settings
 from tests.helpers import stack_values
-from offline.mock_engine import start_mocks
+
+SECOND = PROJECT_DIR / "tests" / "fixtures" / "second-model"
+EXAMPLE_ROWS = json.loads((PROJECT_DIR / "model" / "sample-request.json").read_text())["data"]
 
 
 def settings_of(stack: str = "dev", **overrides) -> Settings:
@@ -40,7 +51,26 @@ def test_settings_are_immutable():
 
 
 @pytest.mark.parametrize("overrides, key, fragment", [
-    (dict(sku="X9"), "sku", "must be one of"),
+    (dict(sku="X9"), "sku", "is not an App Service Linux SKU; Linux SKUs: F1, B1,"),
+    (dict(sku="P1V3"), "sku", "is not an App Service Linux SKU; did you mean P1v3?"),
+    (dict(location="westeruope"), "location", "is not an Azure region name; did you mean westeurope?"),
+    (dict(location="mars"), "location", "settings/regions.py"),
+    (dict(sshEnabled="yes"), "sshEnabled", "must be true or false"),
+    (dict(sshEnabled="True"), "sshEnabled", "must be true or false"),
+    (dict(monitoring={"logResponses": "1"}), "monitoring.logResponses", "must be true or false"),
+    (dict(code={"environmentSpec": "model/env.toml"}), "code.environmentSpec", "conda file (.yml or .yaml), a pip "
+     "requirements file (.txt), or an environment asset"),
+    (dict(code={"environmentSpec": "azureml:env"}), "code.environmentSpec", "azureml:<name>:<version>"),
+    (dict(modelMountMode="download"), "modelMountMode", "download packages only run on Azure ML endpoints"),
+    (dict(auth={"enabled": True, "tenantId": "11111111-1111-1111-1111-111111111111",
+                "clientId": "22222222-2222-2222-2222-222222222222", "allowedClientApplications": ["my-client"]}),
+     "auth.allowedClientApplications.0", "GUID"),
+    (dict(auth={"allowedClientApplications": ["33333333-3333-3333-3333-333333333333"]}),
+     "auth.allowedClientApplications", "has no effect while auth.enabled is false"),
+    (dict(auth={"enabled": True, "tenantId": "11111111-1111-1111-1111-111111111111",
+                "clientId": "22222222-2222-2222-2222-222222222222",
+                "allowedPrincipals": [f"{i:08d}-0000-0000-0000-000000000000" for i in range(14)]}),
+     "auth.allowedPrincipals", "at most 500 characters"),
     (dict(sku="B1", autoscale={"enabled": True, "minInstances": 1, "maxInstances": 2}), "autoscale.enabled", "Basic"),
     (dict(sku="S1", autoscale={"enabled": True, "minInstances": 4, "maxInstances": 2}), "autoscale.minInstances",
      "must not exceed"),
@@ -117,14 +147,135 @@ def test_our_own_words_reach_the_user_not_pydantics():
                           serverEnvironment={"bad-name": "1"}, modelMountMode="stream")
     for pydantic_words in ("Input should", "pydantic", "type=", "For further information", "Value error", "[key]"):
         assert pydantic_words not in message
-    for line in ("sku = 'X9': must be one of F1,", "serverPort = 'eighty': must be a whole number from 1024 to 65535",
+    for line in ("sku = 'X9': is not an App Service Linux SKU; Linux SKUs: F1,", "serverPort = 'eighty': must be a whole number from 1024 to 65535",
                  "autoscale.enabled = 'yes': must be true or false", "autoscale.minInstances = 0: must be from 1 to 30",
                  "auth.allowedAudiences = []: must not be empty", "tags = [\"a\"]: must be an object of names",
                  "code = 'model/src': must be an object", "serverEnvironment.bad-name = 'bad-name': is not an "
-                 "environment variable name", "modelMountMode = 'stream': must be one of download, copy"):
+                 "environment variable name", "modelMountMode = 'stream': must be copy"):
         assert f"{NAMESPACE}:{line}" in message, line
 
 
 def test_settings_come_from_the_model_defaults_when_keys_are_absent():
     s = settings_of("dev", location=None, namePrefix=None, serverPort=None)
     assert (s.location, s.name_prefix, s.server_port, s.code.entry_script) == ("westeurope", "mw", 5001, "score.py")
+
+
+# -- what Azure offers and what a package can serve ---------------------------------------------------------
+@pytest.mark.parametrize("name, tier, vcpus, memory", [
+    ("P1mv3", "PremiumMV3", 2, 16), ("P5mv3", "PremiumMV3", 32, 256), ("P0v4", "PremiumV4", 1, 4),
+    ("P3v4", "PremiumV4", 8, 32), ("P1mv4", "PremiumMV4", 2, 16), ("P5mv4", "PremiumMV4", 32, 256),
+])
+def test_the_memory_optimised_and_v4_skus_are_accepted_with_their_shape(name, tier, vcpus, memory):
+    s = settings_of("prod", sku=name)
+    assert (s.sku.tier, s.sku.vcpus, s.sku.memory_gib, s.worker_count) == (tier, vcpus, memory, vcpus)
+    assert s.sku.supports_autoscale and s.sku.supports_slots and s.uses_slot and s.sku.max_instances == 30
+
+
+def test_flags_take_true_and_false_as_pulumi_writes_them():
+    assert settings_of("dev", sshEnabled="true").ssh_enabled is True
+    assert settings_of("dev", sshEnabled="false").ssh_enabled is False
+
+
+def test_a_region_may_be_written_as_azure_displays_it():
+    assert settings_of("dev", location="West Europe").location == "West Europe"
+    assert settings_of("dev", location="swedencentral").location == "swedencentral"
+
+
+def test_packages_are_built_in_copy_mode_by_default():
+    assert settings_of("dev", modelMountMode=None).model_mount_mode == "copy"
+
+
+def test_eight_mistakes_in_one_file_including_a_missing_folder_are_listed_in_one_message():
+    message = problems_of("dev", sku="P1V3", location="westeruope", sshEnabled="yes", modelMountMode="download",
+                          code={"sourceDir": "no-such-dir", "environmentSpec": "model/env.toml"},
+                          auth={"allowedClientApplications": ["not-a-guid"]}, autoscale={"enabled": "yes"})
+    assert "8 configuration problem(s)" in message, message
+    for key in ("sku", "location", "sshEnabled", "modelMountMode", "code.sourceDir", "code.environmentSpec",
+                "auth.allowedClientApplications.0", "autoscale.enabled"):
+        assert f"{NAMESPACE}:{key} " in message, key
+    assert f"{NAMESPACE}:code.sourceDir = 'no-such-dir': no such folder" in message
+
+
+# -- the smoke request belongs to the model -----------------------------------------------------------------
+def test_the_smoke_request_defaults_to_the_file_beside_the_code_folder():
+    for stack in ("dev", "prod"):  # in place (dev) and through the slot (prod): every stack sends it
+        s = settings_of(stack)
+        assert s.smoke_request_path == (PROJECT_DIR / "model" / "sample-request.json").resolve()
+        assert s.smoke_rows == EXAMPLE_ROWS
+
+
+def test_a_stack_that_builds_its_code_without_a_smoke_request_is_told_which_file_to_create(tmp_path):
+    code = tmp_path / "my-model"
+    shutil.copytree(PROJECT_DIR / "model" / "src", code / "src")
+    message = problems_of("dev", code={"sourceDir": str(code / "src"), "entryScript": "score.py",
+                                       "environmentSpec": "model/environment.yml"})
+    assert "1 configuration problem(s)" in message
+    assert (f"{NAMESPACE}:release.smokeRequest is not set: no smoke request for this stack's code: create "
+            f"{(code / 'sample-request.json').as_posix()}") in message
+    assert 'or set it to "" to send none' in message
+
+
+def test_an_empty_smoke_request_sends_none_and_an_image_stack_needs_none(tmp_path):
+    s = settings_of("dev", release={"smokeRequest": ""})
+    assert s.smoke_rows is None and s.smoke_request_path is None
+    image = "mlwmodelsregistry.azurecr.io/package@sha256:" + "a" * 64
+    s = settings_of("dev", image=image, code={"sourceDir": str(tmp_path / "src")})  # no code, no request: none
+    assert s.smoke_rows is None and s.smoke_request_path is None
+
+
+def test_a_named_smoke_request_must_exist_whatever_the_stack(tmp_path):
+    image = "mlwmodelsregistry.azurecr.io/package@sha256:" + "a" * 64
+    message = problems_of("dev", image=image, release={"smokeRequest": "nope.json"})
+    assert f"{NAMESPACE}:release.smokeRequest = 'nope.json': no such file" in message
+    bad = tmp_path / "sample-request.json"
+    bad.write_text('{"data": [1, 2]}')
+    message = problems_of("dev", release={"smokeRequest": str(bad)})
+    assert "must be a JSON file" in message
+
+
+# -- a second model: another folder, entry script, pip environment and request size -----------------------------
+def test_the_second_models_settings_are_its_own():
+    config = load_stack_config(config_file=SECOND / "Pulumi.second.yaml")
+    start_mocks(config.values, config.stack)
+    s = Settings.from_config(pulumi.Config(NAMESPACE), stack=config.stack)
+    assert (s.model.name, s.model.version, s.code.entry_script) == ("churn-linear", "3", "predict.py")
+    assert s.code.environment_file == Path("tests/fixtures/second-model/requirements.txt")
+    assert s.smoke_request_path == (SECOND / "sample-request.json").resolve()
+    assert [len(row) for row in s.smoke_rows] == [4, 4, 4] and s.smoke_rows != EXAMPLE_ROWS
+
+
+def test_the_second_model_plans_with_its_own_smoke_request(capsys):
+    code = plan.main(["--config-file", str(SECOND / "Pulumi.second.yaml"), "--policy-config",
+                      str(PROJECT_DIR / "policies" / "config" / "dev.json"), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    rows = json.loads((SECOND / "sample-request.json").read_text())["data"]
+    package = next(r for r in doc["resources"] if r["type"] == PACKAGE_TYPE)
+    assert (package["inputs"]["model_name"], package["inputs"]["entry_script"], package["inputs"]["model_mount_mode"]) \
+        == ("churn-linear", "predict.py", "copy")
+    carried = [r["inputs"]["smoke_rows"] for r in doc["resources"] if "smoke_rows" in r["inputs"]]
+    assert carried == [rows]  # S1: the slot's gate, and nothing else sends the example's request
+
+
+def test_the_second_model_in_place_sends_its_own_request_too():
+    config = load_stack_config(config_file=SECOND / "Pulumi.second.yaml")
+    values = {**config.values, f"{NAMESPACE}:release": json.dumps({"strategy": "inPlace"})}
+    run = run_program(values, config.stack)
+    rows = json.loads((SECOND / "sample-request.json").read_text())["data"]
+    assert [r.inputs["smoke_rows"] for r in run.registrations if "smoke_rows" in r.inputs] == [rows]
+
+
+def test_the_second_model_without_a_smoke_request_is_a_settings_error_naming_the_file(tmp_path, capsys):
+    model = tmp_path / "second-model"
+    shutil.copytree(SECOND, model, ignore=shutil.ignore_patterns("sample-request.json", "__pycache__"))
+    stack = yaml.safe_load((SECOND / "Pulumi.second.yaml").read_text())
+    stack["config"]["model-webapp:code"] = {"sourceDir": str(model / "src"), "entryScript": "predict.py",
+                                            "environmentSpec": str(model / "requirements.txt")}
+    path = tmp_path / "Pulumi.second.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    assert plan.main(["--config-file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"release.smokeRequest is not set: no smoke request for this stack's code: create " \
+           f"{(model / 'sample-request.json').as_posix()}" in err
+    assert "model/sample-request.json" not in err.replace((model / "sample-request.json").as_posix(), "")
