@@ -12,9 +12,12 @@ def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
         global_validation=web.GlobalValidationArgs(
             require_authentication=True,
             unauthenticated_client_action=web.UnauthenticatedClientActionV2.RETURN401,
-            # Health probes and the swap's warm-up ping must reach the container, not a 401. An excluded path is
-            # matched exactly (a subtree needs "/path/*", Microsoft's answer in azure-docs issue 86514), so
-            # excluding "/" leaves /score protected.
+            # The swap's warm-up ping (WEBSITE_SWAP_WARMUP_PING_PATH) carries no token and must get a 200, not a 401.
+            # The platform health check needs no exclusion: it "integrates with App Service's authentication and
+            # authorization features. No other settings are required" (monitor-instances-health-check.md).
+            # An excluded path is matched exactly (a subtree needs "/path/*", Microsoft's answer in azure-docs
+            # issue 86514), so excluding "/" leaves /score protected.
+            # fact: auth-health-check-needs-no-exclusion
             excluded_paths=[health_path],
         ),
         http_settings=web.HttpSettingsArgs(require_https=True),
@@ -25,7 +28,23 @@ def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
                     client_id=auth.client_id,
                     open_id_issuer=f"https://login.microsoftonline.com/{auth.tenant_id}/v2.0",
                 ),
-                validation=web.AzureActiveDirectoryValidationArgs(allowed_audiences=list(auth.audiences)),
+                validation=web.AzureActiveDirectoryValidationArgs(
+                    allowed_audiences=list(auth.audiences),
+                    default_authorization_policy=_who_may_call(auth),
+                ),
             )
         ),
+    )
+
+
+def _who_may_call(auth: EntraAuth) -> web.DefaultAuthorizationPolicyArgs | None:
+    """The built-in authorization policy: only the listed client applications (the token's appid/azp) and
+    identities (its oid) get through, others get 403. Unset, any application in the tenant gets in."""
+    # fact: auth-any-tenant-app-without-allowed-applications
+    if not (auth.allowed_client_applications or auth.allowed_principals):
+        return None  # no policy block at all: stacks that set neither keep the settings they were deployed with
+    return web.DefaultAuthorizationPolicyArgs(
+        allowed_applications=list(auth.allowed_client_applications) if auth.allowed_client_applications else None,
+        allowed_principals=web.AllowedPrincipalsArgs(identities=list(auth.allowed_principals))
+        if auth.allowed_principals else None,
     )

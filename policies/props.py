@@ -13,6 +13,7 @@ IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 AUTOSCALE = "azure-native:monitor:AutoscaleSetting"
 AUTH = "azure-native:web:WebAppAuthSettingsV2"
 AUTH_SLOT = "azure-native:web:WebAppAuthSettingsV2Slot"
+AUTH_SETTINGS = (AUTH, AUTH_SLOT)
 FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
 SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
 DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
@@ -28,7 +29,8 @@ LOWERCASE_FQDN = re.compile(r"^(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # what a registry in ABAC mode honours instead
 PULL_ROLES = {ACR_PULL_ROLE: "AcrPull", REPOSITORY_READER_ROLE: "Container Registry Repository Reader"}
-TIERS = ("Free", "Shared", "Basic", "Standard", "PremiumV2", "PremiumV3")
+# Lowest to highest, as plan-minimum-sku ranks them; the tier names ARM expects (settings/skus.py cites them).
+TIERS = ("Free", "Shared", "Basic", "Standard", "PremiumV2", "PremiumV3", "PremiumMV3", "PremiumV4", "PremiumMV4")
 PINNED_IMAGE = re.compile(r"^DOCKER\|[a-z0-9.-]+(:\d+)?/[a-z0-9]+(?:[._/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
 REGISTRY_SCOPE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/"
                             r"registries/[^/]+$", re.IGNORECASE)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
-from .props import (APP_INSIGHTS, BASIC_AUTH, CERTIFICATE, HOST_NAME_BINDINGS, LOWERCASE_FQDN, PINNED_IMAGE, PLAN, SITES, TIERS,
-                    WEB_APP, WEB_APP_SLOT, app_settings, as_number, tier_rank, value)
+from .props import (APP_INSIGHTS, AUTH_SETTINGS, BASIC_AUTH, CERTIFICATE, HOST_NAME_BINDINGS, LOWERCASE_FQDN, PINNED_IMAGE,
+                    PLAN, SITES, TIERS, WEB_APP, WEB_APP_SLOT, app_settings, as_number, tier_rank, value)
 
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 TAGGABLE = (WEB_APP, WEB_APP_SLOT, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
@@ -178,6 +178,20 @@ def required_tags(args, report):
             report(f"tag '{tag}' is required: set it through model-webapp:tags (environment defaults to the stack).")
 
 
+def allowed_callers(args, report):
+    # Without a default authorization policy, any client application in the tenant can get a token for the API
+    # and call it (configure-authentication-provider-aad.md). fact: auth-any-tenant-app-without-allowed-applications
+    if args.resource_type not in AUTH_SETTINGS or value(args.props, "platform.enabled") is not True \
+            or value(args.props, "identityProviders.azureActiveDirectory.enabled") is not True:
+        return
+    policy = "identityProviders.azureActiveDirectory.validation.defaultAuthorizationPolicy"
+    if not (value(args.props, f"{policy}.allowedApplications") or
+            value(args.props, f"{policy}.allowedPrincipals.identities")):
+        report("Entra ID authentication lets any application in the tenant call the API: list the client ids that "
+               "may call in model-webapp:auth.allowedClientApplications (or their object ids in "
+               "auth.allowedPrincipals).")
+
+
 def _policy(name, description, validate, level, config=None):
     return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level,
                                     config_schema=PolicyConfigSchema(config) if config else None)
@@ -212,6 +226,8 @@ RESOURCE_POLICIES = [
             basic_auth_publishing_disabled, MANDATORY),
     _policy("app-insights-workspace-based", "Application Insights is workspace-based.", workspace_based_insights,
             MANDATORY),
+    _policy("entra-auth-allowed-callers", "Sites and slots with Entra ID authentication admit only listed client "
+            "applications or identities, not any application in the tenant.", allowed_callers, ADVISORY),
     _policy("required-tags", "Resources that take tags carry the required ones.", required_tags, MANDATORY,
             {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": ["environment"]}}),
 ]

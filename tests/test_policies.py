@@ -10,7 +10,7 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
 
 from policies.pack import POLICIES
 from policies.props import CERTIFICATE, HOST_NAME_BINDINGS, SNI_BINDING
-from policies.props import AUTH, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
+from policies.props import AUTH, AUTH_SLOT, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
 from offline.mock_engine import run_program
 from pulumi.runtime.rpc import UNKNOWN
 
@@ -140,6 +140,18 @@ def test_site_rules_ignore_other_resource_types():
     assert run_rule("web-app-https-only", [(PLAN, "plan", broken)])[0] == set()
 
 
+CALLER = "33333333-3333-3333-3333-333333333333"
+
+
+def entra(**policy: Any) -> dict:
+    """Auth settings v2 with Entra ID on, wire form; `policy` is its defaultAuthorizationPolicy."""
+    validation: dict = {"allowedAudiences": ["api://x"]}
+    if policy:
+        validation["defaultAuthorizationPolicy"] = policy
+    return {"platform": {"enabled": True}, "globalValidation": {"requireAuthentication": True},
+            "identityProviders": {"azureActiveDirectory": {"enabled": True, "validation": validation}}}
+
+
 OTHER_CASES = {
     "app-insights-workspace-based": (
         [("azure-native:applicationinsights:Component", "workspace-based",
@@ -153,6 +165,13 @@ OTHER_CASES = {
                                        [(FTP_ALLOWED, "ftp-on", {"allow": True}), (SCM_ALLOWED, "scm-absent", {})]),
     "required-tags": ([(PLAN, "tagged", {"tags": {"environment": "dev"}}), (FTP_ALLOWED, "untaggable", {"allow": False})],
                       [(PLAN, "untagged", {"tags": {"owner": "x"}}), (WEB_APP, "no-tags", {})]),
+    "entra-auth-allowed-callers": (
+        [(AUTH, "apps-listed", entra(allowedApplications=[CALLER])), (AUTH_SLOT, "slot-apps-listed",
+                                                                      entra(allowedApplications=[CALLER])),
+         (AUTH, "identities-listed", entra(allowedPrincipals={"identities": [CALLER]})),
+         (AUTH, "auth-off", {**entra(), "platform": {"enabled": False}}), (WEB_APP, "a-site", site())],
+        [(AUTH, "anyone-in-tenant", entra()), (AUTH_SLOT, "slot-anyone-in-tenant", entra()),
+         (AUTH, "empty-lists", entra(allowedApplications=[], allowedPrincipals={"identities": []}))]),
 }
 
 
@@ -166,6 +185,12 @@ def test_minimum_sku_uses_its_config():
     plans = [(PLAN, tier, {"sku": {"tier": tier}}) for tier in ("Basic", "Standard", "PremiumV3")]
     assert run_rule("plan-minimum-sku", plans)[0] == set()  # default minimum: Free
     assert run_rule("plan-minimum-sku", plans, {"minimumTier": "PremiumV3"})[0] == {"Basic", "Standard"}
+
+
+def test_minimum_sku_ranks_the_memory_optimised_and_v4_tiers_above_premium_v3():
+    plans = [(PLAN, tier, {"sku": {"tier": tier}}) for tier in ("PremiumV2", "PremiumV3", "PremiumMV3", "PremiumV4",
+                                                                 "PremiumMV4")]
+    assert run_rule("plan-minimum-sku", plans, {"minimumTier": "PremiumV3"})[0] == {"PremiumV2"}
 
 
 def test_port_rule_uses_its_config():

@@ -40,6 +40,9 @@ def weakened_prod(tmp_path, **changes) -> str:
     (dict(registryAccess="adminCredentials"), "web-app-pull-by-identity"),
     (dict(auth={"enabled": False}), "require-entra-auth"),
     (dict(sku="S1"), "plan-minimum-sku"),
+    # Auth on, but any application in the tenant may call: the site's and the slot's auth settings are reported.
+    (dict(auth={"enabled": True, "tenantId": "11111111-1111-1111-1111-111111111111",
+                "clientId": "22222222-2222-2222-2222-222222222222"}), "entra-auth-allowed-callers"),
 ])
 def test_each_weakness_prod_config_can_express_fires_its_rule(capsys, tmp_path, changes, rule):
     path = weakened_prod(tmp_path, **changes)
@@ -68,3 +71,27 @@ def test_bad_policy_config_exits_2(capsys, tmp_path):
     bad.write_text('{"no-such-rule": "mandatory"}')
     assert plan.main(["--stack", "dev", "--policy-config", str(bad)]) == 2
     assert "no-such-rule" in capsys.readouterr().err
+
+
+def test_prod_admits_only_its_listed_client_applications_on_the_site_and_the_slot(capsys):
+    code, doc = plan_json(capsys, "--stack", "prod")
+    listed = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]["model-webapp:auth"][
+        "allowedClientApplications"]
+    auths = [r for r in doc["resources"] if r["type"] in ("azure-native:web:WebAppAuthSettingsV2",
+                                                          "azure-native:web:WebAppAuthSettingsV2Slot")]
+    assert code == 0 and len(auths) == 2
+    for auth in auths:
+        policy = auth["inputs"]["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]
+        assert policy == {"allowedApplications": listed}  # no allowedPrincipals: prod lists none
+
+
+def test_allowed_principals_reach_the_wire_as_identities(capsys, tmp_path):
+    callers = ["44444444-4444-4444-4444-444444444444"]
+    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    stack["config"]["model-webapp:auth"]["allowedPrincipals"] = callers
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    code, doc = plan_json(capsys, "--config-file", str(path))
+    auth = next(r for r in doc["resources"] if r["type"] == "azure-native:web:WebAppAuthSettingsV2")
+    policy = auth["inputs"]["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]
+    assert code == 0 and policy["allowedPrincipals"] == {"identities": callers}
