@@ -21,20 +21,23 @@ from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
 from .project import PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
-from .policy_check import PolicyConfigError, evaluate, load_policy_config
+from .policy_check import AppliedPolicyConfig, PolicyConfigError, applied_policy_config, evaluate
 from .stack_config import StackFileError, load_stack_config
 
 EXIT_CLEAN, EXIT_VIOLATION, EXIT_SETTINGS = 0, 1, 2
 FAKE_NOTE = "offline plan: invoke answers and computed outputs are FAKE, made up by offline/fake_azure.py"
 
 
-def plan_document(run: ProgramRun, violations: list[dict[str, Any]]) -> dict[str, Any]:
+def plan_document(run: ProgramRun, violations: list[dict[str, Any]],
+                  policy: Optional[AppliedPolicyConfig] = None) -> dict[str, Any]:
     return {
         "stack": run.stack,
         "note": FAKE_NOTE,
         "resources": [r.as_json() for r in run.registrations],
         "outputs": run.outputs,
         "invokes": run.invokes,
+        # The file the violations were judged by; null: none existed, every rule was mandatory.
+        "policyConfig": policy.shown_path if policy else None,
         "violations": violations,
     }
 
@@ -95,7 +98,7 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     if doc["invokes"]:
         out += ["", "Fake invoke answers used:"]
         out += [f"    {i['token']}({json.dumps(i['args'])}) -> {json.dumps(i['answer'])}" for i in doc["invokes"]]
-    out += [""] + _violation_lines(doc["violations"])
+    out += ["", doc.get("policyNote", "")] + _violation_lines(doc["violations"])
     reads = sum(1 for r in run.registrations if r.read)
     out += ["", "Resources:", f"    + {len(rows) - reads} to create"] + ([f"    > {reads} to read"] if reads else [])
     return "\n".join(out)
@@ -106,7 +109,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stack", help="stack name: reads Pulumi.yaml defaults plus Pulumi.STACK.yaml")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
     parser.add_argument("--policy-config", type=Path,
-                        help="policy pack config (as for --policy-pack-config); default policies/config/STACK.json")
+                        help="policy pack config (as for --policy-pack-config); default policies/config/STACK.json, "
+                             "and without that file every rule is mandatory")
     parser.add_argument("--against", type=Path, metavar="OLD.json",
                         help="an earlier --format json plan of the same stack: show what changes from it")
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table",
@@ -120,22 +124,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         if old is not None and old["stack"] != config.stack:
             raise PlanFileError(f"{args.against} is a plan of stack {old['stack']!r}, not {config.stack!r}: "
                                 f"compare plans of the same stack")
-        policy_config = load_policy_config(config.stack, args.policy_config)
+        policy = applied_policy_config(config.stack, args.policy_config)
         run = run_program(config.values, config.stack, FakeAzure(), list(config.secret_keys))
     except (PlanFileError, StackFileError, PolicyConfigError, pulumi.RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
-    violations = evaluate(run, policy_config)
-    doc = plan_document(run, violations)
+    violations = evaluate(run, policy.config)
+    doc = plan_document(run, violations, policy)
     comparison = compare(old, doc, str(args.against)) if old is not None else None
     if args.format == "json":
         print(json.dumps({**doc, **comparison.as_json()} if comparison else doc, indent=2))
     elif args.format == "markdown":
         print(render_diff_markdown(comparison, violations))
     elif comparison:
-        print("\n".join(render_diff_table(comparison) + [""] + _violation_lines(violations)))
+        print("\n".join(render_diff_table(comparison) + ["", policy.describe()] + _violation_lines(violations)))
     else:
-        print(render_table(doc, run))
+        print(render_table({**doc, "policyNote": policy.describe()}, run))
     mandatory = [v for v in violations if v.get("level") == "mandatory"]
     return EXIT_VIOLATION if mandatory else EXIT_CLEAN
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -38,11 +39,49 @@ def pack_policy_infos() -> list[dict[str, Any]]:
              "required": list(p.config_schema.required or []) if p.config_schema else []} for p in POLICIES]
 
 
+@dataclass(frozen=True)
+class AppliedPolicyConfig:
+    """The policy config a plan is judged by, and where it came from (None: no file, every rule mandatory)."""
+    config: dict[str, dict[str, Any]]
+    path: Optional[Path]
+    stack: str
+
+    @property
+    def shown_path(self) -> Optional[str]:
+        if self.path is None:
+            return None
+        resolved = self.path.resolve()
+        return str(resolved.relative_to(PROJECT_DIR)) if resolved.is_relative_to(PROJECT_DIR) else str(self.path)
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"Policy config: {self.shown_path}"
+        return (f"Policy config: none for stack {self.stack!r}, so every rule is mandatory; create "
+                f"policies/config/{self.stack}.json to relax rules (or pass --policy-config PATH)")
+
+
+def applied_policy_config(stack: str, path: Optional[Path] = None) -> AppliedPolicyConfig:
+    """The named file (it must exist), else policies/config/<stack>.json, else every rule mandatory.
+
+    A stack is never judged by another stack's file or by the pack's advisory defaults: a missing file would
+    silently weaken the rules a stack was meant to meet."""
+    if path is not None and not path.is_file():
+        raise PolicyConfigError(f"--policy-config {path}: no such file (name an existing policy config, or leave "
+                                f"it out to use policies/config/{stack}.json)")
+    default = POLICY_CONFIG_DIR / f"{stack}.json"
+    path = path or (default if default.is_file() else None)
+    return AppliedPolicyConfig(_reconciled(path), path, stack)
+
+
 def load_policy_config(stack: str, path: Optional[Path] = None) -> dict[str, dict[str, Any]]:
-    """The stack's policy config file reconciled as the engine does it; every problem raised at once."""
-    path = path or POLICY_CONFIG_DIR / f"{stack}.json"
-    given = {}
-    if path.exists():
+    """The stack's policy config reconciled as the engine does it (see applied_policy_config)."""
+    return applied_policy_config(stack, path).config
+
+
+def _reconciled(path: Optional[Path]) -> dict[str, dict[str, Any]]:
+    """A policy config file reconciled over the pack's schema defaults; every problem raised at once."""
+    given: Any = {"all": "mandatory"}
+    if path is not None:
         try:
             given = json.loads(path.read_text())
         except json.JSONDecodeError as exc:

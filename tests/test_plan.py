@@ -9,6 +9,9 @@ import yaml
 from offline import plan
 from offline.fake_azure import FAKE_ADMIN_PASSWORD
 from offline.mock_engine import SECRET
+from offline.project import PROJECT_DIR
+
+DEV_POLICY = str(PROJECT_DIR / "policies" / "config" / "dev.json")
 
 
 def run_plan(capsys, *argv: str) -> tuple[int, str, str]:
@@ -54,7 +57,7 @@ def test_secret_config_and_admin_password_are_masked(capsys, tmp_path):
     stack["config"]["azure-native:clientSecret"] = {"secure": "v1:c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3Qtc2hvdw=="}
     path = tmp_path / "Pulumi.admin.yaml"
     path.write_text(yaml.safe_dump(stack))
-    code, out, _ = run_plan(capsys, "--config-file", str(path), "--format", "json")
+    code, out, _ = run_plan(capsys, "--config-file", str(path), "--format", "json", "--policy-config", DEV_POLICY)
     assert code == 0
     assert FAKE_ADMIN_PASSWORD not in out
     assert "c2VjcmV0" not in out
@@ -96,3 +99,36 @@ def test_a_typo_in_a_key_exits_2_naming_it(capsys, tmp_path):
     code, out, err = run_plan(capsys, "--config-file", str(path))
     assert code == 2 and out == ""
     assert "model-webapp:autoscal = " in err and "did you mean autoscale?" in err and "Traceback" not in err
+
+
+# -- which policy config judged the plan ------------------------------------------------------------------
+def test_each_plan_names_the_policy_config_it_applied(capsys):
+    code, out, _ = run_plan(capsys, "--stack", "prod", "--format", "json")
+    assert code == 0 and json.loads(out)["policyConfig"] == "policies/config/prod.json"
+    code, out, _ = run_plan(capsys, "--stack", "dev")
+    assert code == 0 and "Policy config: policies/config/dev.json" in out.splitlines()
+
+
+def test_a_policy_config_that_names_no_file_exits_2(capsys, tmp_path):
+    missing = tmp_path / "prod-policy.json"  # a typo must never fall back to weaker defaults
+    code, out, err = run_plan(capsys, "--stack", "prod", "--policy-config", str(missing))
+    assert code == 2 and out == ""
+    assert f"--policy-config {missing}: no such file" in err and "Traceback" not in err
+
+
+def test_a_stack_without_a_policy_config_is_judged_with_every_rule_mandatory(capsys, tmp_path):
+    stack = yaml.safe_load(open("Pulumi.dev.yaml"))
+    path = tmp_path / "Pulumi.staging.yaml"  # a new stack: no policies/config/staging.json
+    path.write_text(yaml.safe_dump(stack))
+    code, out, _ = run_plan(capsys, "--config-file", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["policyConfig"] is None
+    assert doc["violations"] and {v["level"] for v in doc["violations"]} == {"mandatory"}
+    assert "require-entra-auth" in {v["rule"] for v in doc["violations"]}  # disabled by the pack's default
+    code, out, _ = run_plan(capsys, "--config-file", str(path))
+    assert code == 1
+    assert "Policy config: none for stack 'staging', so every rule is mandatory; create policies/config/staging.json " \
+           "to relax rules" in out
+    # The same stack judged by dev's file passes: the rules themselves did not change, only who chose the levels.
+    code, out, _ = run_plan(capsys, "--config-file", str(path), "--policy-config", DEV_POLICY, "--format", "json")
+    assert code == 0 and json.loads(out)["policyConfig"] == "policies/config/dev.json"
