@@ -1,20 +1,28 @@
-"""Smoke test of a scoring service: POST the example request to /score and expect one prediction per row.
+"""Smoke test of a scoring service: POST the stack's smoke request to /score and expect one prediction per row.
 
-    python -m local.smoke --scoring-uri https://<app>.azurewebsites.net/score --stack prod
+    python -m local.smoke --scoring-uri https://<app>.azurewebsites.net/score --stack prod \
+        [--app NAME --resource-group RG]                                     (needed when the stack sets `access`)
     python -m local.smoke --scoring-uri http://127.0.0.1:5001/score                     (the local rehearsal)
 
-deploy.yml runs it after each stack's `pulumi up`, with the stack's `scoring_uri` output. With --stack, a stack whose
-`auth.enabled` is true gets a bearer token for its first allowed audience from the Azure CLI
-(`az account get-access-token --resource <audience>`); --audience names one directly. While the container starts,
-App Service answers 502/503 or not at all: those are retried until --timeout (default: the stack's
+deploy.yml runs it after each stack's `pulumi up`, with the stack's outputs. With --stack (or --config-file) the
+request is the stack's own smoke request (release.smokeRequest, through the settings model); the example
+model/sample-request.json only when no stack is given, or with --sample. A stack whose `auth.enabled` is true gets a
+bearer token for its first allowed audience from the Azure CLI (`az account get-access-token --resource <audience>`;
+--audience names one directly), and then an anonymous POST /score must be refused with 401. A stack with `access`
+admits this machine for the duration of the test through a temporary access rule named release-gate (its address:
+MODEL_WEBAPP_RUNNER_IP, else what api.ipify.org reports), removed afterwards; that needs --app, --resource-group and
+the subscription (--subscription, ARM_SUBSCRIPTION_ID or AZURE_SUBSCRIPTION_ID). While the container starts, App
+Service answers 502/503 or not at all: those are retried until --timeout (default: the stack's
 containerStartTimeLimit, else 600 s). Anything else but a 200 with one number per row fails at once.
 
-Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the sample or the stack file are wrong.
+Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the request or the stack file are wrong.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,9 +37,9 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 
 from offline.project import PROJECT_DIR
-from providers.app_service import prediction_problem
 from offline.stack_config import StackFileError, load_stack_config
-from settings.stack_settings import NAMESPACE, EntraAuth, request_rows
+from providers.app_service import AzureSiteService, Site, SiteService, prediction_problem, runner_allowed
+from settings.stack_settings import NAMESPACE, Settings, request_rows
 
 SAMPLE = PROJECT_DIR / "model" / "sample-request.json"
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -52,23 +60,32 @@ class UsageError(Exception):
 class StackAuth:
     audience: Optional[str]  # None: the stack takes anonymous callers
     start_limit: Optional[float]  # containerStartTimeLimit, seconds
+    rows: Optional[list] = None  # the stack's smoke request; None: it sends none
+    restricted: bool = False  # the stack sets `access`: this machine needs the temporary rule
+    request_path: Optional[Path] = None
 
 
-def stack_auth(stack: str, config_file: Optional[Path] = None) -> StackAuth:
-    """What the stack's settings say about callers and start-up: through the settings model, defaults included."""
+def stack_auth(stack: Optional[str], config_file: Optional[Path] = None) -> StackAuth:
+    """What the stack's settings say about callers, start-up and the smoke request: through the settings model."""
     try:
-        values = load_stack_config(stack, config_file).values
+        config = load_stack_config(stack, config_file)
     except StackFileError as exc:
         raise UsageError(str(exc)) from None
-    raw = values.get(f"{NAMESPACE}:auth")
+    raw: dict = {}
+    for key, value in config.values.items():
+        if key.startswith(f"{NAMESPACE}:"):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value) if value and value.lstrip()[:1] in "{[" else value
+            raw[key.split(":", 1)[1]] = value
     try:
-        auth = EntraAuth.model_validate(json.loads(raw)) if raw else EntraAuth()
+        settings = Settings.model_validate(raw, context={"stack": config.stack, "project_dir": PROJECT_DIR})
     except (ValueError, ValidationError) as exc:
-        raise UsageError(f"{NAMESPACE}:auth in stack {stack} is not valid ({exc}): "
-                         f"`python -m offline.plan --stack {stack}` names the key to fix") from None
-    limit = values.get(f"{NAMESPACE}:containerStartTimeLimit")
-    return StackAuth(audience=auth.audiences[0] if auth.enabled else None,
-                     start_limit=float(limit) if limit and limit.isdigit() else None)
+        raise UsageError(f"stack {config.stack}'s settings are not valid ({str(exc).splitlines()[0]}): "
+                         f"`python -m offline.plan --stack {config.stack}` names the key to fix") from None
+    return StackAuth(audience=settings.auth.audiences[0] if settings.auth.enabled else None,
+                     start_limit=float(settings.container_start_time_limit), rows=settings.smoke_rows,
+                     restricted=settings.access is not None,
+                     request_path=getattr(settings, "smoke_request_path", None))
 
 
 def azure_cli_token(audience: str) -> str:
@@ -114,6 +131,25 @@ def check_answer(status: int, payload: bytes, rows: int) -> list[float]:
     return json.loads(text)
 
 
+def anonymous_refused(uri: str, body: bytes, timeout: float, say: Callable[[str], None] = print,
+                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    """On a stack with auth, /score must refuse a caller without a token: 401, nothing else."""
+    # fact: auth-excluded-path-match
+    deadline = clock() + timeout
+    while True:
+        try:
+            status, payload = post(uri, body, {"Content-Type": "application/json"})
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            status, payload = 0, str(getattr(exc, "reason", exc)).encode()
+        if status not in RETRY_STATUSES | {0} or clock() >= deadline:
+            break
+        sleep(5.0)
+    if status != 401:
+        raise SmokeFailure(f"an anonymous POST {uri} answered {status or 'nothing'}, not 401: /score must refuse "
+                           f"callers without a token ({payload[:200].decode('utf-8', errors='replace')!r})")
+    say(f"POST {uri} without a token: 401, as it must")
+
+
 def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float,
           say: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> list[float]:
@@ -141,24 +177,43 @@ def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float
         delay = min(delay * 2, 30.0)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService] = AzureSiteService) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.smoke", description=__doc__.splitlines()[0])
     parser.add_argument("--scoring-uri", required=True, help="the stack's scoring_uri output")
-    parser.add_argument("--stack", help="read auth and containerStartTimeLimit from Pulumi.STACK.yaml")
+    parser.add_argument("--stack", help="read auth, access, the smoke request and containerStartTimeLimit from "
+                                        "Pulumi.STACK.yaml")
+    parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
     parser.add_argument("--audience", help="get a token for this audience (overrides the stack's; '' for none)")
-    parser.add_argument("--sample", type=Path, default=SAMPLE, help=f"request body (default {SAMPLE.name})")
+    parser.add_argument("--sample", type=Path, help=f"request body (default: the stack's smoke request, else "
+                                                    f"{SAMPLE.name})")
     parser.add_argument("--timeout", type=float, help="seconds to keep retrying while the container starts")
+    parser.add_argument("--app", help="the stack's app_name output (for the temporary access rule)")
+    parser.add_argument("--resource-group", help="the stack's resource_group_name output (likewise)")
+    parser.add_argument("--slot", help="test this slot's access rules instead of production's")
+    parser.add_argument("--subscription", default=os.environ.get("ARM_SUBSCRIPTION_ID")
+                        or os.environ.get("AZURE_SUBSCRIPTION_ID"))
     args = parser.parse_args(argv)
     try:
         if urlparse(args.scoring_uri).scheme not in ("http", "https") or not urlparse(args.scoring_uri).netloc:
             raise UsageError(f"--scoring-uri {args.scoring_uri!r} is not an http(s) URL: pass the stack's "
                              "scoring_uri output")
-        body, rows = load_sample(args.sample)
-        settings = stack_auth(args.stack) if args.stack else StackAuth(None, None)
+        from_stack = bool(args.stack or args.config_file)
+        settings = stack_auth(args.stack, args.config_file) if from_stack else StackAuth(None, None)
+        if args.sample:
+            body, rows = load_sample(args.sample)
+        elif from_stack:
+            if not settings.rows:
+                raise UsageError("the stack sends no smoke request (release.smokeRequest is empty): pass --sample")
+            body, rows = json.dumps({"data": settings.rows}).encode(), len(settings.rows)
+        else:
+            body, rows = load_sample(SAMPLE)
         audience = args.audience if args.audience is not None else settings.audience
         token = azure_cli_token(audience) if audience else None
         timeout = args.timeout or settings.start_limit or DEFAULT_TIMEOUT_SECONDS
-        smoke(args.scoring_uri, body, rows, token, timeout)
+        with runner_rule(args, settings, factory):
+            smoke(args.scoring_uri, body, rows, token, timeout)
+            if audience:
+                anonymous_refused(args.scoring_uri, body, timeout)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -166,6 +221,25 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"smoke test failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def runner_rule(args: argparse.Namespace, settings: StackAuth, factory: Callable[[Site], SiteService]):
+    """On a stack with `access`, this machine is admitted by a temporary rule while the test runs."""
+    if not settings.restricted:
+        yield
+        return
+    missing = [n for n, v in (("--app", args.app), ("--resource-group", args.resource_group),
+                              ("--subscription (or ARM_SUBSCRIPTION_ID)", args.subscription)) if not v]
+    if missing:
+        raise UsageError(f"the stack sets `access`, so this machine must be admitted for the test: pass "
+                         f"{', '.join(missing)} (deploy.yml passes the stack's app_name and resource_group_name)")
+    service = factory(Site(args.subscription, args.resource_group, args.app))
+    try:
+        with runner_allowed(service, args.slot, print):
+            yield
+    except RuntimeError as exc:  # the runner's address could not be found
+        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":

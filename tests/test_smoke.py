@@ -58,10 +58,15 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[dict] = []
     starting = 0
 
+    auth = False  # like Easy Auth with Return401: no token, 401
+    bodies: list[dict] = []
+
     def do_POST(self):  # noqa: N802 - the handler's API
-        self.rfile.read(int(self.headers["Content-Length"]))
+        Recorder.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         Recorder.seen.append(dict(self.headers))
         status, body = (503, b"starting") if Recorder.starting > 0 else (200, b"[1.5, 2.5]")
+        if Recorder.auth and "Authorization" not in self.headers:
+            status, body = 401, b""
         Recorder.starting -= 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -75,7 +80,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder():
     server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
-    Recorder.seen, Recorder.starting = [], 1
+    Recorder.seen, Recorder.bodies, Recorder.starting, Recorder.auth = [], [], 1, False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/score"
@@ -96,13 +101,15 @@ def test_an_auth_stack_sends_a_bearer_token_for_its_audience_and_retries_while_s
         recorder, capsys, tmp_path, monkeypatch):
     log = fake_az(tmp_path, monkeypatch)
     monkeypatch.setattr(smoke.time, "sleep", lambda _s: None)
+    Recorder.auth = True
     code, out, err = run_smoke(capsys, "--scoring-uri", recorder, "--stack", "prod")
     assert code == 0, err
     assert open(log).read().split() == ["account", "get-access-token", "--resource",
                                         "api://22222222-2222-2222-2222-222222222222", "--query", "accessToken",
                                         "--output", "tsv"]  # prod's allowedAudiences[0]
-    assert [h["Authorization"] for h in Recorder.seen] == ["Bearer fake-token-for-test"] * 2
-    assert "503" in out and "retrying" in out
+    # Two with the token (503 while starting, then 200), then one without that must be refused.
+    assert [h.get("Authorization") for h in Recorder.seen] == ["Bearer fake-token-for-test"] * 2 + [None]
+    assert "503" in out and "retrying" in out and "without a token: 401" in out
     assert "fake-token-for-test" not in out + err  # the token is never printed
 
 
@@ -137,3 +144,52 @@ def test_the_smoke_step_needs_only_what_the_deploy_jobs_venv_installs():
     missing = {t for t in tops if t in distributions
                and not {d.lower().replace("_", "-") for d in distributions[t]} & available}
     assert missing == set()
+
+
+def stack_file(tmp_path, **config) -> str:
+    """A copy of prod's stack file with some keys changed."""
+    import yaml
+
+    from offline.project import PROJECT_DIR
+
+    doc = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    doc["config"].update({f"model-webapp:{k}": v for k, v in config.items()})
+    path = tmp_path / "Pulumi.smoke.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_a_stack_sends_its_own_smoke_request(recorder, capsys, tmp_path):
+    Recorder.starting = 0
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"data": [[0.01] * 10, [0.02] * 10]}))
+    config = stack_file(tmp_path, release={"smokeRequest": str(request)}, auth={"enabled": False})
+    code, _, err = run_smoke(capsys, "--scoring-uri", recorder, "--config-file", config)
+    assert code == 0, err
+    assert Recorder.bodies == [{"data": [[0.01] * 10, [0.02] * 10]}]
+
+
+def test_an_auth_stack_whose_score_answers_anonymous_callers_fails(recorder, capsys, tmp_path, monkeypatch):
+    fake_az(tmp_path, monkeypatch)
+    Recorder.starting = 0  # Recorder.auth stays False: /score answers everyone
+    code, _, err = run_smoke(capsys, "--scoring-uri", recorder, "--stack", "prod")
+    assert code == 1 and "anonymous POST" in err and "answered 200, not 401" in err
+
+
+def test_a_stack_with_access_admits_this_machine_for_the_test_only(recorder, capsys, tmp_path):
+    from tests.fake_app_service import FakeSiteService
+
+    Recorder.starting = 0
+    rules = [{"name": "allow-range-1", "ipAddress": "198.51.100.0/24", "action": "Allow", "priority": 100}]
+    service = FakeSiteService(restricted=rules)
+    config = stack_file(tmp_path, access={"allowedIpRanges": ["198.51.100.0/24"]}, auth={"enabled": False})
+    argv = ["--scoring-uri", recorder, "--config-file", config]
+    assert smoke.main(argv, factory=service.factory) == 2
+    assert "pass --app, --resource-group" in capsys.readouterr().err
+    code = smoke.main(argv + ["--app", "app", "--resource-group", "rg", "--subscription", "s"],
+                      factory=service.factory)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [[r["name"] for r in rules] for _where, rules in service.rule_writes] == [
+        ["allow-range-1", "release-gate"], ["allow-range-1"]]  # added for the test, removed after it
+    assert service.host(None).rules == rules and "release-gate" in out

@@ -99,7 +99,12 @@ def test_every_up_is_followed_by_a_smoke_test_of_its_scoring_uri():
                 stack = step["with"]["stack-name"]
                 smoke = steps[i + 1]
                 assert smoke["env"]["SCORING_URI"] == f"${{{{ steps.{step['id']}.outputs.scoring_uri }}}}", name
-                assert smoke["run"] == f'.venv/bin/python -m local.smoke --stack {stack} --scoring-uri "$SCORING_URI"'
+                assert smoke["run"] == (f'.venv/bin/python -m local.smoke --stack {stack} --scoring-uri "$SCORING_URI" '
+                                        '--app "$APP_NAME" --resource-group "$RESOURCE_GROUP"')
+                outputs = {k: smoke["env"][k] for k in ("APP_NAME", "RESOURCE_GROUP")}  # for the temporary access rule
+                assert outputs == {"APP_NAME": f"${{{{ steps.{step['id']}.outputs.app_name }}}}",
+                                   "RESOURCE_GROUP": f"${{{{ steps.{step['id']}.outputs.resource_group_name }}}}"}
+                assert deploy["env"]["ARM_SUBSCRIPTION_ID"] == "${{ vars.AZURE_SUBSCRIPTION_ID }}"  # the rule's site
                 assert "if" not in smoke  # it always runs after a successful up, and fails the job itself
     assert ups == len(deploy["jobs"]) == len(stack_names())
 
