@@ -1,6 +1,6 @@
-# Two commands for a new user: `make demo` (set-up, then the offline plan of the dev stack)
-# and `make test` (set-up, then the whole test suite).
-# `make demo`: the offline plan of dev, then the local service sent the manual procedure's request. Both create .venv when missing.
+# Two commands for a new user: `make demo` (set-up, the offline plan of the dev stack, then the local service sent the
+# stack's smoke request) and `make test` (set-up, then the whole test suite). Both create .venv when missing.
+# `make` alone (or `make help`) lists every target with one line each, from the `## ` after its name; it installs nothing.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,7 +17,10 @@ BOOTSTRAP := $(VENV)/bootstrap
 # modules in every process (2 s or more a run): make's own commands write their bytecode.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup demo test serve plans plan-prod docs rollback bench-plan bench-score bench-setup clean
+.PHONY: help setup demo test serve plans plan-prod docs rollback bench-plan bench-score bench-setup clean
+.DEFAULT_GOAL := help
+# The stacks `make plans` plans: every Pulumi.<stack>.yaml here (make plans STACKS="dev prod" for some).
+STACKS ?= $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -36,40 +39,47 @@ else
 endif
 	@touch $@
 
-setup: $(STAMP)
-
-demo: setup
+demo: setup ## the offline plan of dev, then the local scoring service sent the stack's smoke request
 	$(PY) -m offline.plan --stack dev
 	$(PY) -m local.demo --stack dev
 
-serve: setup
-	$(PY) -m local.serve --stack dev
-
-test: setup
+test: setup ## the whole test suite
 	$(PY) -m pytest
 
-plan-prod: setup
+serve: setup ## the local scoring service of dev on 127.0.0.1 (python -m local.serve --help for your own model)
+	$(PY) -m local.serve --stack dev
+
+plans: setup ## the offline plan of every stack; names every failing one with its exit code
+	@failed=""; for stack in $(STACKS); do \
+	  echo "$(PY) -m offline.plan --stack $$stack"; \
+	  $(PY) -m offline.plan --stack $$stack || failed="$$failed $$stack (exit $$?)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make plans: failed:$$failed" >&2; exit 1; fi
+
+plan-prod: setup ## the offline plan of prod
 	$(PY) -m offline.plan --stack prod
 
-plans: setup
-	for stack in $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)); do $(PY) -m offline.plan --stack $$stack || exit 1; done
-
-docs: setup
+docs: setup ## regenerate what the settings model generates: Pulumi.yaml's config, the README table, the schema
 	$(PY) -m settings.docs --write
 
 # The emergency way back: swap the staging slot (the previous image) into production. Needs the Pulumi CLI and az login.
-rollback: setup
+rollback: setup ## swap the staging slot back into production: make rollback STACK=prod (Pulumi CLI, az login)
 	@test -n "$(STACK)" || { echo "name the stack: make rollback STACK=prod"; exit 2; }
 	$(PY) -m providers.rollback --stack $(STACK)
 
-bench-plan: setup
+bench-plan: setup ## time the offline plan of prod against its import floor
 	$(PY) -m benchmarks.plan --stack prod
 
-bench-score: setup
+bench-score: setup ## the entry script in process, then the local service under load (wrk)
 	$(PY) -m benchmarks.score
 
-bench-setup: setup
+bench-setup: setup ## time a fresh clone's first make demo: uv with a cold and a warm cache, and pip
 	$(PY) -m benchmarks.setup
 
-clean:
+setup: $(STAMP) ## create .venv and install the pinned requirements (uv, or INSTALL=pip)
+
+help: ## this list
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-12s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
+
+clean: ## delete .venv and pytest's cache
 	rm -rf $(VENV) .pytest_cache
