@@ -466,3 +466,43 @@ def test_a_ready_image_routes_to_the_server_port_setting():
     image = f"{LOGIN_SERVER}/package@sha256:" + "c" * 64
     run = run_program(stack_values("dev", image=image, serverPort="8081"), "dev")
     assert _port_of(run) == "8081" and run.outputs["image_port"] == 8081 and "image_facts" not in run.outputs
+
+
+def test_the_real_adapter_reads_the_registry_with_acr_scoped_tokens(monkeypatch):
+    import azure.containerregistry
+    from azure.containerregistry import GetManifestResult
+
+    from providers.packaging import AzureMLPackaging
+
+    made = []
+
+    class Client:  # azure-containerregistry's surface, as far as the adapter uses it
+        def __init__(self, endpoint, credential, *, audience):
+            made.append((endpoint, audience))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def get_manifest(self, repository, reference):
+            return GetManifestResult(digest="sha256:" + "a" * 64, media_type="application/vnd.oci.image.manifest.v1+json",
+                                     manifest={"config": {"digest": f"{repository}:{reference}"}})
+
+        def download_blob(self, repository, digest):
+            return Client.Stream()
+
+        class Stream:
+            def __enter__(self):
+                return iter([b'{"config":', b" {}}"])
+
+            def __exit__(self, *exc):
+                return None
+
+    monkeypatch.setattr(azure.containerregistry, "ContainerRegistryClient", Client)
+    adapter = AzureMLPackaging(None)
+    found = adapter.get_manifest(LOGIN_SERVER, "pkg", "1")
+    assert found.content == {"config": {"digest": "pkg:1"}} and found.digest == "sha256:" + "a" * 64
+    assert adapter.get_blob(LOGIN_SERVER, "pkg", "sha256:" + "b" * 64) == b'{"config": {}}'
+    assert made == [(f"https://{LOGIN_SERVER}", "https://containerregistry.azure.net")] * 2
