@@ -231,7 +231,7 @@ class AzureModelDownloads:
         try:
             # fact: local-models-download-layout
             client.models.download(name=model.name, version=model.version, download_path=str(into))
-        except ClientAuthenticationError as exc:  # also azure.identity's CredentialUnavailableError
+        except ClientAuthenticationError as exc:  # fact: local-sign-in-error (CredentialUnavailableError too)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SignInRequired(f"Azure did not accept your sign-in ({first}): run `az login` (and `az account set "
                                  f"--subscription {model.subscription_id}`), then try again") from None
