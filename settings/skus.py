@@ -49,6 +49,8 @@ class Sku:
 AUTOSCALE_TIERS = ("Standard", "PremiumV2", "PremiumV3", "PremiumMV3", "PremiumV4", "PremiumMV4")
 
 # (name, tier, vCPUs, memory GiB, most instances)
+# fact: sku-tier-names
+# fact: sku-instance-limits
 SKUS: dict[str, Sku] = {s.name: s for s in (
     Sku("F1", "Free", 1, 1, 1), Sku("B1", "Basic", 1, 1.75, 3), Sku("B2", "Basic", 2, 3.5, 3),
     Sku("B3", "Basic", 4, 7, 3),

@@ -30,7 +30,7 @@ ALLOWED: dict[str, str] = {}  # pattern -> what a value must be, in our words (p
 ENVIRONMENT_ASSET, MODEL_VERSION = r"^azureml:[\w.-]+:\d+$", r"^[0-9]+$"
 # A package for App Service holds its model: "download" packages fetch it from Azure ML when they start, which only
 # works on Azure ML endpoints. providers/model_package.py checks its input against the same tuple.
-MOUNT_MODES = ("copy",)  # fact: pkg-download-mode-needs-azureml
+MOUNT_MODES = ("copy",)  # fact: pkg-copy-mode
 ENVIRONMENT_SUFFIXES = (".yml", ".yaml", ".txt")  # conda files, or pip requirements (providers/packaging.py)
 SMOKE_REQUEST_FILE = "sample-request.json"  # beside the code folder, not in it: that folder is packaged
 
