@@ -31,8 +31,8 @@ from .retries import with_retries
 PROVIDER_VERSION = "1"
 POLL_SECONDS = 15.0
 STOP_WAIT_SECONDS = 300.0  # how long a stopped site may go on answering 200 before the release refuses to trust it
-ACCESS_GRACE_SECONDS = 120.0  # a new access rule takes a moment to reach every front end
-STARTING = {0, 502, 503, 504}  # the front end while no container is ready to answer
+ACCESS_GRACE_SECONDS = 120.0  # a new access rule takes a moment to reach every front end (fact: access-rule-propagation)
+STARTING = {0, 502, 503, 504}  # the front end while no container is ready (fact: site-starting-answers-5xx)
 OUTPUT_KEYS = ("live_image",)
 ROLLOUT_KEYS = ("subscription_id", "resource_group", "site_name", "expected_image", "provider_version")
 ServiceFactory = Callable[[Site], SiteService]
@@ -97,6 +97,9 @@ class Target:
 def restart_on(t: Target, expected: str, write: bool) -> None:
     """Stop, make sure the configured image is `expected` (writing it into a slot when `write`), start."""
     service = t.service
+    # The old container answers while a new image is pulled; a restart pulls the configured image.
+    # fact: release-old-container-serves-during-pull
+    # fact: release-restart-pulls-configured-image
     with_retries(lambda: service.stop(t.slot), f"stopping {t.name}")
     deadline = t.clock() + STOP_WAIT_SECONDS
     while True:  # no answer may be trusted while an old container could still give it

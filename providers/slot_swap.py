@@ -106,6 +106,7 @@ class SlotSwapProvider(ResourceProvider):
             self._probe_production(service, props, token)
         except ReleaseCheckError as exc:
             seen = log_tail(service, None)
+            # fact: release-swap-reverts-on-failure
             swap_until(service, slot, live, f"swapping slot {slot} back out of production")
             back = with_retries(lambda: service.image(None), "reading production's image")
             raise SwapGateError(f"production failed after the swap: {exc}. Swapped back at once: production runs "
