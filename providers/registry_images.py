@@ -19,6 +19,7 @@ from typing import Any, Optional, Protocol
 
 # fact: registry-manifest-config-blob
 INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
+INFERENCE_PORT = 5001  # azmlinfsrv's DEFAULT_PORT
 MODEL_DIR_VARIABLE, ENTRY_SCRIPT_VARIABLE = "AZUREML_MODEL_DIR", "AZUREML_ENTRY_SCRIPT"  # fact: img-azureml-variables
 # The resource's outputs that carry the image's facts (ModelPackage declares them; the plan shows them).
 FACT_KEYS = ("image_port", "image_entrypoint", "image_cmd", "image_model_dir", "image_entry_script")
@@ -152,6 +153,9 @@ def image_facts(image_config: dict[str, Any], *, image: str, entry_script: str,
     config = image_config.get("config") or {}
     problems = []
     ports = _tcp_ports(config)
+    if len(ports) > 1 and INFERENCE_PORT in ports:
+        # Azure ML's inference images expose 5001 8883 8888; 5001 is the inference server's. fact: img-inference-ports
+        ports = [INFERENCE_PORT]
     if not ports:  # fact: img-exposed-port
         problems.append("it exposes no TCP port (ExposedPorts is empty), so the port its server listens on, which "
                         "App Service must be told in WEBSITES_PORT, cannot be read from it")

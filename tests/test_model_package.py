@@ -371,7 +371,7 @@ def _entry_script(value):
 @pytest.mark.parametrize("edit, fragment", [
     (_ports(), "it exposes no TCP port"),
     (_ports("5001/udp"), "it exposes no TCP port"),
-    (_ports("5001/tcp", "8080/tcp"), "several TCP ports (5001, 8080)"),
+    (_ports("8080/tcp", "8081/tcp"), "several TCP ports (8080, 8081)"),
     (_without("AZUREML_MODEL_DIR"), "AZUREML_MODEL_DIR is not set"),
     (_without("AZUREML_ENTRY_SCRIPT"), "AZUREML_ENTRY_SCRIPT is not set"),
     (_entry_script("/var/azureml-app/main.py"), "not the stack's entry script 'score.py'"),
@@ -381,6 +381,13 @@ def test_an_image_that_cannot_serve_the_model_fails_naming_what_is_missing(code,
     with pytest.raises(ImageCheckError, match="cannot serve the model on App Service") as raised:
         provider_with(service).create(props_for(code))
     assert fragment in str(raised.value) and "@sha256:" in str(raised.value)
+
+
+def test_of_azure_mls_inference_ports_the_servers_own_is_routed_to(code):
+    # Azure ML's inference images EXPOSE 5001 8883 8888: 5001 is azmlinfsrv's; anything else stays ambiguous.
+    service = FakePackaging(edit_config=_ports("8888/tcp", "5001/tcp", "8883/tcp"))
+    outs = provider_with(service).create(props_for(code)).outs
+    assert outs["image_port"] == 5001
 
 
 def test_every_problem_is_named_at_once(code):
