@@ -97,13 +97,16 @@ def pull_by_identity(args, report):
 @_web_app
 def port_matches_server(args, report):
     port = app_settings(args.props).get("WEBSITES_PORT")
-    # Policy config travels as a protobuf Struct: the engine hands 5001 over as 5001.0.
-    expected = as_number(args.get_config().get("serverPort", 5001))
+    # The port is read from the image the site runs (the package's ExposedPorts, or serverPort for a ready image):
+    # the pack pins it only when its config names one. Policy config travels as a protobuf Struct: 5001 is 5001.0.
+    configured = args.get_config().get("serverPort")
+    expected = as_number(configured) if configured is not None else None
     if port is None:
-        report(f"app setting WEBSITES_PORT must be set to the inference server's port ({expected:g}): App Service "
-               "otherwise routes to port 80.")
-    elif as_number(port) != expected:
-        report(f"app setting WEBSITES_PORT must be the inference server's port ({expected:g}).")
+        report("app setting WEBSITES_PORT must be set to the port the image's inference server listens on: App "
+               "Service otherwise routes to port 80.")
+    elif expected is not None and as_number(port) != expected:
+        report(f"app setting WEBSITES_PORT must be the inference server's port ({expected:g}), as the policy config's "
+               "serverPort says.")
 
 
 @_web_app
@@ -212,7 +215,7 @@ RESOURCE_POLICIES = [
     _policy("web-app-pull-by-identity", "The site pulls with a managed identity, never the admin password.",
             pull_by_identity, ADVISORY),
     _policy("web-app-port-matches-server", "WEBSITES_PORT is set to the inference server's port.",
-            port_matches_server, MANDATORY, {"serverPort": {"type": "integer", "default": 5001}}),
+            port_matches_server, MANDATORY, {"serverPort": {"type": "integer"}}),
     _policy("web-app-health-check", "Web apps have a health check path.", health_check, MANDATORY),
     _policy("web-app-ssh-disabled", "SSH into the container is off.", ssh_disabled, ADVISORY),
     _policy("web-app-no-allow-all-restriction", "Access restrictions, where set, do not allow every address.",

@@ -109,9 +109,9 @@ SITE_CASES = {
         {"password": with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": "[secret]"}, acr_identity=False),
          "absent": site(siteConfig__acrUseManagedIdentityCreds=None)}),
     "web-app-port-matches-server": (
-        {"ok": site()},
-        {"absent": site(siteConfig__appSettings=[]),
-         "wrong": site(siteConfig__appSettings=[{"name": "WEBSITES_PORT", "value": "80"}])}),
+        # Unconfigured, any port the image states passes: test_port_rule_uses_its_config pins one.
+        {"ok": site(), "image-port": site(siteConfig__appSettings=[{"name": "WEBSITES_PORT", "value": "8080"}])},
+        {"absent": site(siteConfig__appSettings=[])}),
     "web-app-health-check": ({"ok": site()}, {"absent": site(siteConfig__healthCheckPath=None),
                                               "empty": site(siteConfig__healthCheckPath="")}),
     "web-app-ssh-disabled": ({"ok": site()}, {"on": site(sshEnabled=True), "absent": site(sshEnabled=None)}),
@@ -195,6 +195,14 @@ def test_minimum_sku_ranks_the_memory_optimised_and_v4_tiers_above_premium_v3():
 
 def test_port_rule_uses_its_config():
     assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", site())], {"serverPort": 8080})[0] == {"s"}
+
+
+def test_port_rule_without_config_follows_the_image_but_requires_the_setting():
+    # The port comes from the image the site runs: any port passes unless the config pins one; none at all is refused.
+    odd_port = site(siteConfig__appSettings=[{"name": "WEBSITES_PORT", "value": "8080"}])
+    assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", odd_port)], {})[0] == set()
+    no_port = site(siteConfig__appSettings=[{"name": "WORKER_COUNT", "value": "2"}])
+    assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", no_port)], {})[0] == {"s"}
 
 
 def test_port_rule_compares_numbers_as_the_engine_sends_them():
