@@ -411,7 +411,8 @@ class Settings(Part):
                                          "before the site is created, so its first image pull is authorised.")
     ssh_enabled: Flag = Field(False, description="SSH into the container (debugging only; keep false in prod).")
     server_port: int = Field(5001, ge=1024, le=65535,
-                             description="Port the inference server listens on inside the container (WEBSITES_PORT).")
+                             description="Port the server of a ready image listens on (WEBSITES_PORT); a package's "
+                             "port, and a promoted one, is read from its image.")
     worker_count: int = Field(0, ge=0, le=64, validate_default=True,
                               description="Inference server workers (WORKER_COUNT); 0 means the SKU's vCPU count.")
     container_start_time_limit: int = Field(600, ge=60, le=1800, description="Seconds App Service waits for the "
