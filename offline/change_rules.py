@@ -152,7 +152,9 @@ def site_rollout(old: Optional[Resource], new: Optional[Resource], changed: list
     if replaces:
         return Verdict("replace", replaces, "release: RESTART the site and wait for the new container, because "
                        f"{', '.join(replaces)} changed", {"restart": True, "because": list(replaces)})
-    return Verdict("update" if result.changes else "same", (), "release: no restart", {"restart": False})
+    if not result.changes:  # nothing to say: the summary of an unchanged dev plan stays as it was
+        return Verdict("same")
+    return Verdict("update", (), "release: no restart", {"restart": False})
 
 
 # -- which rule --------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from offline import change_rules, plan
 from offline.diff import compare, walk
 from offline.fake_azure import FAKE_ADMIN_PASSWORD
 from offline.mock_engine import SECRET
-from offline.project import PACKAGE_TYPE, PROJECT_DIR
+from offline.project import PACKAGE_TYPE, PROJECT_DIR, ROLLOUT_TYPE
 
 WEB_APP = "azure-native:web:WebApp"
 
@@ -66,7 +66,8 @@ def test_an_edit_to_the_entry_script_rebuilds_the_package_naming_content_hash(ca
     assert package["op"] == "replace" and package["replaceBecause"] == ["content_hash"]
     assert package["meaning"]["rebuild"] is True and package["meaning"]["because"] == ["content_hash"]
     assert [p["path"] for p in package["properties"]] == ["content_hash"]
-    assert [m["rebuild"] for m in doc["meanings"]] == [True]
+    assert [m["rebuild"] for m in doc["meanings"] if m["type"] == PACKAGE_TYPE] == [True]
+    assert [m["restart"] for m in doc["meanings"] if m["type"] == ROLLOUT_TYPE] == [True]  # a new image: in place
     code, out, _ = run_plan(capsys, "--config-file", config, "--against", old)
     assert code == 0
     assert "+-pulumi-python:dynamic/model-webapp:ModelPackage: (replace)" in out
