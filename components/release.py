@@ -52,32 +52,28 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
         guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group.name,
                                                    slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH),
                                                    opts=on_slot))
-    subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
     return SlotSwap(f"{name}-swap", {
+        **_release_inputs(s, site, group, args["site_config"].linux_fx_version, parent), "slot_name": slot_name,
+    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
+
+
+def _release_inputs(s: Settings, site: web.WebApp, group: resources.ResourceGroup, expected_image: Any,
+                    parent: pulumi.Resource) -> dict[str, Any]:
+    """What both release resources are told: which site, which image, and what a healthy answer is."""
+    subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+    return {
         "subscription_id": subscription.subscription_id,
         "resource_group": group.name,
         "site_name": site.name,
-        "slot_name": slot_name,
-        "expected_image": args["site_config"].linux_fx_version,
+        "expected_image": expected_image,
         "health_path": HEALTH_CHECK_PATH,
         "health_timeout_minutes": s.release.health_timeout_minutes,
         "smoke_rows": s.smoke_rows,
         "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
-    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
-
-
+    }
 
 def rollout(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, linux_fx_version: Any,
             depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SiteRollout:
     """In place: the `up` ends when the site serves its new image (replaced whenever the linuxFxVersion changes)."""
-    subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
-    return SiteRollout(f"{name}-rollout", {
-        "subscription_id": subscription.subscription_id,
-        "resource_group": group.name,
-        "site_name": site.name,
-        "expected_image": linux_fx_version,
-        "health_path": HEALTH_CHECK_PATH,
-        "health_timeout_minutes": s.release.health_timeout_minutes,
-        "smoke_rows": s.smoke_rows,
-        "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
-    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[site, *depends_on]))
+    return SiteRollout(f"{name}-rollout", _release_inputs(s, site, group, linux_fx_version, parent),
+                       opts=pulumi.ResourceOptions(parent=parent, depends_on=[site, *depends_on]))

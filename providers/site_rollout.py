@@ -195,7 +195,8 @@ def check_release_props(news: dict[str, Any]) -> list[CheckFailure]:
     return failures
 
 
-class SiteRolloutProvider(ResourceProvider):
+class SiteReleaseProvider(ResourceProvider):
+    """What the two release providers share: the site service made per call, time, and the check of their inputs."""
     serialize_as_secret_always = False  # nothing secret in it
 
     def __init__(self, service_factory: Optional[ServiceFactory] = None,
@@ -213,12 +214,19 @@ class SiteRolloutProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return CheckResult(news, check_release_props(news))
 
+    replace_keys: tuple[str, ...] = ()  # what makes a new release; each provider names its own
+    output_keys: tuple[str, ...] = ()
+
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # Only a new image (or another site) waits again; a new timeout or smoke request waits for the next image.
-        replaces = [k for k in ROLLOUT_KEYS if news.get(k) == UNKNOWN or olds.get(k) != news.get(k)]
-        others = [k for k in set(news) | set(olds) if k not in ROLLOUT_KEYS + OUTPUT_KEYS and k != "__provider"
-                  and olds.get(k) != news.get(k)]
+        # Only a new image (or another site or slot) releases again; a new timeout or smoke request waits for the next.
+        replaces = [k for k in self.replace_keys if news.get(k) == UNKNOWN or olds.get(k) != news.get(k)]
+        others = [k for k in set(news) | set(olds) if k not in self.replace_keys + self.output_keys
+                  and k != "__provider" and olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(replaces or others), replaces=replaces, delete_before_replace=False)
+
+
+class SiteRolloutProvider(SiteReleaseProvider):
+    replace_keys, output_keys = ROLLOUT_KEYS, OUTPUT_KEYS
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         service, expected = self._service(props), props["expected_image"]

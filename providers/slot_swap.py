@@ -16,30 +16,24 @@ Like ModelPackage, the pickled provider holds no client or credential: `AzureSit
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
-from pulumi.runtime.rpc import UNKNOWN
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from .app_service import AzureSiteService, Site, SiteService, log_tail, runner_allowed, same_image
+from .app_service import SiteService, log_tail, runner_allowed, same_image
 from .retries import is_transient, with_retries
-from .site_rollout import ReleaseCheckError, Target, check_release_props, check_scoring, clock_and_sleep, \
-    restart_on, wait_healthy
+from .site_rollout import ReleaseCheckError, SiteReleaseProvider, Target, check_scoring, clock_and_sleep, restart_on, \
+    wait_healthy
 
 PROVIDER_VERSION = "1"
 POST_SWAP_MINUTES = 3.0  # production may answer 502/503 for a moment after the swap
 OUTPUT_KEYS = ("live_image", "previous_image")
 SWAP_KEYS = ("subscription_id", "resource_group", "site_name", "slot_name", "expected_image", "provider_version")
-ServiceFactory = Callable[[Site], SiteService]
 
 
 class SwapGateError(Exception):
     """The slot did not pass the gate (production untouched), or production failed after the swap (swapped back)."""
-
-
-def _site(props: dict[str, Any]) -> Site:
-    return Site(props["subscription_id"], props["resource_group"], props["site_name"])
 
 
 def _say(message: str) -> None:
@@ -59,29 +53,8 @@ def swap_until(service: SiteService, slot: str, wanted: str, what: str) -> None:
     with_retries(once, what)
 
 
-class SlotSwapProvider(ResourceProvider):
-    serialize_as_secret_always = False  # nothing secret in it
-
-    def __init__(self, service_factory: Optional[ServiceFactory] = None,
-                 clock: Optional[Callable[[], float]] = None, sleep: Optional[Callable[[float], None]] = None) -> None:
-        super().__init__()
-        # Only tests pass these; the real ones are looked up per call, so nothing live is pickled.
-        for name, value in (("service_factory", service_factory), ("clock", clock), ("sleep", sleep)):
-            if value is not None:
-                setattr(self, name, value)
-
-    def _service(self, props: dict[str, Any]) -> SiteService:
-        return (getattr(self, "service_factory", None) or AzureSiteService)(_site(props))
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        return CheckResult(news, check_release_props(news))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # Only a new image (or a new place to release it) swaps; a new timeout or smoke request waits for the next.
-        replaces = [k for k in SWAP_KEYS if news.get(k) == UNKNOWN or olds.get(k) != news.get(k)]
-        others = [k for k in set(news) | set(olds) if k not in SWAP_KEYS + OUTPUT_KEYS and k != "__provider"
-                  and olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(replaces or others), replaces=replaces, delete_before_replace=False)
+class SlotSwapProvider(SiteReleaseProvider):
+    replace_keys, output_keys = SWAP_KEYS, OUTPUT_KEYS
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         service, slot, expected = self._service(props), props["slot_name"], props["expected_image"]
