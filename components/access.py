@@ -1,7 +1,8 @@
 """Who may call the site: App Service access restrictions from model-webapp:access, default Deny when set.
 
 App Service's own health check is sent to the site internally (Microsoft Learn, "Monitor App Service instances
-using Health check"), not through the front ends where these rules apply, so it keeps working; live, unverified here.
+using Health check"), not through the front ends where these rules apply, so it keeps working; live, unverified here
+(fact: site-health-check-behind-ip-restrictions).
 """
 from __future__ import annotations
 

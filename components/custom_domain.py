@@ -45,6 +45,7 @@ def is_apex(domain: CustomDomain) -> bool:
 
 def dns_records(host_name: str, apex: bool, verification_id: str, target: str) -> list[dict[str, str]]:
     """The two records App Service needs, as fully qualified names: what the user creates, and what the check awaits."""
+    # fact: cert-txt-and-cname
     return [{"type": "TXT", "name": f"asuid.{host_name}", "value": verification_id},
             {"type": "A" if apex else "CNAME", "name": host_name, "value": target}]
 

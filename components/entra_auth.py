@@ -15,8 +15,9 @@ def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
             # The swap's warm-up ping (WEBSITE_SWAP_WARMUP_PING_PATH) carries no token and must get a 200, not a 401.
             # The platform health check needs no exclusion: it "integrates with App Service's authentication and
             # authorization features. No other settings are required" (monitor-instances-health-check.md).
-            # An excluded path is matched exactly (a subtree needs "/path/*", Microsoft's answer in azure-docs
-            # issue 86514), so excluding "/" leaves /score protected.
+            # An excluded path is taken to match exactly (a subtree needs "/path/*", Microsoft's answer in azure-docs
+            # issue 86514), so excluding "/" leaves /score protected: no doc says so, and every release checks that
+            # an anonymous POST /score still gets 401. fact: auth-excluded-path-match
             # fact: auth-health-check-needs-no-exclusion
             excluded_paths=[health_path],
         ),

@@ -17,6 +17,7 @@ from settings.stack_settings import Monitoring, Settings
 
 # AppServiceConsoleLogs is the container's stdout (the inference server's own log); PlatformLogs holds container
 # start and image pull failures; AppServiceAppLogs stays empty for custom containers, so it is not sent.
+# fact: monitor-log-categories
 LOG_CATEGORIES = ("AppServiceConsoleLogs", "AppServiceHTTPLogs", "AppServicePlatformLogs", "AppServiceAuditLogs")
 SITE_METRICS = "Microsoft.Web/sites"
 

@@ -11,7 +11,7 @@ from settings.stack_settings import Settings, Workspace
 
 # Built-in role ids (Microsoft Learn, "Azure built-in roles for Containers").
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # Container Registry Repository Reader
+REPOSITORY_READER_ROLE = "b93aa761-3e63-49ed-ac28-beffa264f7ac"  # Repository Reader; fact: registry-abac-roles
 # roleAssignmentMode is in the registry API from 2025-03-01-preview, stable in 2025-11-01; azure-native 3.29's
 # getRegistry uses 2023-01-01-preview, which lacks it, so the generic resource read asks for this version.
 ROLE_MODE_API_VERSION = "2025-11-01"

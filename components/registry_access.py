@@ -52,6 +52,7 @@ def pull_with_identity(name: str, settings: Settings, registry: WorkspaceRegistr
             "the site identity's pull role on the registry", opts=pulumi.ResourceOptions(parent=parent)))
     return RegistryPull(
         identity=web.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[identity.id]),
+        # fact: registry-acr-pull-identity-settings
         site_config=dict(acr_use_managed_identity_creds=True, acr_user_managed_identity_id=identity.client_id),
         depends_on=depends_on,
     )

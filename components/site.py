@@ -18,6 +18,7 @@ from .registry_access import RegistryPull
 
 HEALTH_CHECK_PATH = "/"  # azmlinfsrv answers GET / with "Healthy"
 # By default the swap's warm-up counts any status as warm, a 401 included: only 200 is.
+# fact: release-warmup-statuses
 WARMUP_SETTINGS = {"WEBSITE_SWAP_WARMUP_PING_PATH": HEALTH_CHECK_PATH, "WEBSITE_SWAP_WARMUP_PING_STATUSES": "200"}
 
 
@@ -29,7 +30,7 @@ def app_settings(s: Settings, pull: RegistryPull, extra: dict[str, pulumi.Input[
     values: dict[str, pulumi.Input[str]] = {
         "WEBSITES_PORT": str(port) if isinstance(port, int) else pulumi.Output.from_input(port).apply(str),
         "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "false",
-        "WEBSITES_CONTAINER_START_TIME_LIMIT": str(s.container_start_time_limit),
+        "WEBSITES_CONTAINER_START_TIME_LIMIT": str(s.container_start_time_limit),  # fact: site-start-time-limit
         "WORKER_COUNT": str(s.worker_count),
         **(WARMUP_SETTINGS if s.uses_slot else {}),
         **extra,
@@ -44,7 +45,7 @@ def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux
     return dict(
         location=s.location,
         server_farm_id=plan_id,
-        kind="app,linux,container",
+        kind="app,linux,container",  # fact: site-linux-container-kind
         reserved=True,
         https_only=True,
         ssh_enabled=s.ssh_enabled,

@@ -21,6 +21,7 @@ from pulumi.runtime.rpc import UNKNOWN
 MAX_SECONDS = 900
 
 
+# fact: registry-role-propagation
 class RoleAssignmentWaitProvider(ResourceProvider):
     serialize_as_secret_always = False  # nothing secret in it
 
