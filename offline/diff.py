@@ -2,9 +2,11 @@
 
     python -m offline.plan --stack prod --against OLD.json     (OLD.json: an earlier `--format json` plan)
 
-Resources are matched by URN. Each is created, deleted, updated or replaced; the changed input paths are listed in
-wire form (camelCase) with old and new values, and a secret stays "[secret]" on both sides. Which changes force a
-replacement, and what a change means (the package rebuild), is each type's rule in offline/change_rules.py.
+Resources are matched by URN, or through an alias as the engine matches them: a new resource whose `options.aliases`
+(or an alias inherited from its moved parent) names an old resource's URN is that resource, moved. Each is created,
+deleted, updated or replaced; the changed input paths are listed in wire form (camelCase) with old and new values, and
+a secret stays "[secret]" on both sides. Which changes force a replacement, and what a change means (the package
+rebuild), is each type's rule in offline/change_rules.py.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from . import urns
 from .change_rules import Verdict, rule_for
 from .mock_engine import SECRET
 
@@ -23,6 +26,10 @@ OPS = ("create", "update", "replace", "delete")
 
 class PlanFileError(Exception):
     """A file that is not a plan; the message names the file and what to give instead."""
+
+
+class AliasError(Exception):
+    """Aliases the engine refuses: its preview fails with this message, so the offline diff does too."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +64,14 @@ class ResourceChange:
     properties: list[PropertyChange] = field(default_factory=list)
     verdict: Verdict = field(default_factory=lambda: Verdict("same"))
     label_source: Optional[dict[str, Any]] = None  # the inputs that name list entries (app settings) for readers
+    moved_from: Optional[str] = None  # the old plan's URN of the resource this one is, through an alias
 
     def as_json(self) -> dict[str, Any]:
         shown = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
                  "properties": [p.as_json() for p in self.properties],
                  "replaceBecause": list(self.verdict.replace_because)}
+        if self.moved_from:
+            shown["movedFrom"] = self.moved_from
         if self.verdict.meaning:
             shown["meaning"] = {"text": self.verdict.meaning, **self.verdict.facts}
         return shown
@@ -75,6 +85,7 @@ class Comparison:
     meanings: list[ResourceChange]  # every resource whose rule has something to say, changed or not
     same: int
     outputs: list[PropertyChange]
+    moves: list[ResourceChange] = field(default_factory=list)  # every resource matched through an alias, any op
 
     def counts(self) -> dict[str, int]:
         return {**{op: sum(1 for c in self.changes if c.op == op) for op in OPS}, "same": self.same}
@@ -82,6 +93,7 @@ class Comparison:
     def as_json(self) -> dict[str, Any]:
         return {"against": self.against, "changes": [c.as_json() for c in self.changes],
                 "changeSummary": self.counts(),
+                "moves": [{"urn": m.urn, "from": m.moved_from, "op": m.op} for m in self.moves],
                 "meanings": [{"urn": m.urn, "type": m.type, "op": m.op, "text": m.verdict.meaning, **m.verdict.facts}
                              for m in self.meanings],
                 "outputChanges": [p.as_json() for p in self.outputs]}
@@ -170,16 +182,79 @@ def _compare_resource(old: Optional[dict], new: Optional[dict]) -> ResourceChang
                           op=verdict.op, properties=props, verdict=verdict, label_source=either.get("inputs"))
 
 
+def _inherited_alias(alias: str, parent_name: str, parent_old: str) -> str:
+    """The alias a child gets from its parent's matched alias (step_generator.go, inheritedChildAlias): the alias's
+    last type and name under the parent's old type chain, with the parent's old name in place of its new one where
+    the name starts with the parent's."""
+    split, old_parent = urns.parts(alias), urns.parts(parent_old)
+    if split is None or old_parent is None:
+        return alias
+    name = old_parent[3] + split[3][len(parent_name):] if split[3].startswith(parent_name) else split[3]
+    return urns.make(old_parent[0], old_parent[1], urns.chain(parent_old), split[2].split("$")[-1], name)
+
+
+def match(old_resources: list[dict[str, Any]], new_resources: list[dict[str, Any]]) -> dict[str, str]:
+    """New plan URN -> the old plan URN it is, found as the engine finds it (pkg/resource/deploy/step_generator.go,
+    generateSteps): in registration order, the resource's own URN first, then its aliases in order, then those it
+    inherits from a parent that was itself matched through an alias; the first URN the old state holds wins, and
+    an alias that names no old resource is ignored. Matching is on the engine's URNs (offline/urns.py).
+
+    The engine refuses two things (pulumi/pulumi#11212 made the second one an error; #3107 shows the first in a
+    preview): two resources claiming one old resource through aliases, and an alias claiming an old resource that
+    the program also declares as itself. An alias naming a URN already declared, or already claimed, fails with
+    diag 2008, "Duplicate resource alias '<old>' applied to resource with URN '<new>' conflicting with resource with
+    URN '<other>'" (pkg/diag/errors.go); a resource declared under a URN that an earlier one claimed through an alias
+    fails with diag GetDuplicateResourceAliasedError. Either fails the preview, so either raises AliasError here."""
+    old_engine = urns.engine_urns(old_resources)
+    olds = {old_engine[r["urn"]]: r["urn"] for r in old_resources}
+    new_engine = urns.engine_urns(new_resources)
+    names = {r["urn"]: r.get("name") or r["urn"].split("::")[-1] for r in new_resources}
+    declared: dict[str, str] = {}  # engine URN -> the new resource declared under it
+    aliased: dict[str, str] = {}  # old engine URN -> the new resource that claimed it through an alias
+    moved_to_old: dict[str, str] = {}  # new plan URN -> the old engine URN it matched through an alias
+    found: dict[str, str] = {}
+    for r in new_resources:
+        own = new_engine[r["urn"]]
+        if own in aliased:
+            raise AliasError(f"resource with URN '{r['urn']}' is declared as '{own}', which resource with URN "
+                             f"'{aliased[own]}' already claims through an alias: one of them must go")
+        declared[own] = r["urn"]
+        candidates = [own] + list((r.get("options") or {}).get("aliases") or [])
+        parent = r.get("parent") or ""
+        if parent in moved_to_old:
+            candidates += [_inherited_alias(c, names.get(parent, parent.split("::")[-1]), moved_to_old[parent])
+                           for c in candidates]
+        for candidate in candidates:
+            if candidate not in olds:
+                continue
+            if candidate != own:
+                other = declared.get(candidate) or aliased.get(candidate)
+                if other:
+                    raise AliasError(f"Duplicate resource alias '{candidate}' applied to resource with URN "
+                                     f"'{r['urn']}' conflicting with resource with URN '{other}'")
+                aliased[candidate] = r["urn"]
+                moved_to_old[r["urn"]] = candidate
+            found[r["urn"]] = olds[candidate]
+            break
+    return found
+
+
 def compare(old_doc: dict[str, Any], new_doc: dict[str, Any], against: str = "") -> Comparison:
-    """What changes from the old plan to the new one, resource by resource (matched by URN)."""
+    """What changes from the old plan to the new one, resource by resource (matched by URN or alias)."""
     olds = {r["urn"]: r for r in old_doc["resources"]}
-    news = {r["urn"]: r for r in new_doc["resources"]}
-    results = [_compare_resource(olds.get(urn), r) for urn, r in news.items()]
-    results += [_compare_resource(r, None) for urn, r in olds.items() if urn not in news]
+    matched = match(old_doc["resources"], new_doc["resources"])
+    results = []
+    for r in new_doc["resources"]:
+        old_urn = matched.get(r["urn"])
+        change = _compare_resource(olds[old_urn] if old_urn else None, r)
+        change.moved_from = old_urn if old_urn and old_urn != r["urn"] else None
+        results.append(change)
+    taken = set(matched.values())
+    results += [_compare_resource(r, None) for urn, r in olds.items() if urn not in taken]
     outputs = [PropertyChange(p, o, n) for p, o, n in walk(old_doc.get("outputs") or {}, new_doc.get("outputs") or {})]
     return Comparison(stack=new_doc["stack"], against=against, changes=[c for c in results if c.op != "same"],
                       meanings=[c for c in results if c.verdict.meaning], same=sum(c.op == "same" for c in results),
-                      outputs=outputs)
+                      outputs=outputs, moves=[c for c in results if c.moved_from])
 
 
 def label(inputs: Optional[dict[str, Any]], path: str) -> Optional[str]:

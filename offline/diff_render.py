@@ -28,6 +28,8 @@ def property_line(p: PropertyChange, names: Optional[dict[str, Any]] = None) -> 
 
 def resource_block(change: ResourceChange) -> list[str]:
     lines = [f"    {SYMBOL[change.op]}{change.type}: ({change.op})", f"        [urn={change.urn}]"]
+    if change.moved_from:
+        lines.append(f"        (moved from {change.moved_from})")
     lines += [f"      {property_line(p, change.label_source)}" for p in change.properties]
     if change.verdict.meaning:
         lines.append(f"        => {change.verdict.meaning}")
@@ -40,7 +42,16 @@ def summary_lines(comparison: Comparison) -> list[str]:
     changed = len(comparison.changes)
     lines.append(f"    {changed} change{'s' if changed != 1 else ''}. {counts['same']} unchanged" if changed
                  else f"    no changes. {counts['same']} unchanged")
+    if comparison.moves:  # counted above by what happens to them; this says how many kept their state by an alias
+        still = sum(1 for m in comparison.moves if m.op == "same")
+        lines.append(f"    {len(comparison.moves)} moved through aliases ({still} of them unchanged)")
     return lines
+
+
+def moved_unchanged_lines(comparison: Comparison) -> list[str]:
+    """Moves with nothing else to show: `pulumi preview` lists them as same; a reader of an upgrade wants them."""
+    return [line for m in comparison.moves if m.op == "same" for line in
+            (f"    {SYMBOL['same']}{m.type}: (same)", f"        [urn={m.urn}]", f"        (moved from {m.moved_from})")]
 
 
 def render_diff_table(comparison: Comparison) -> list[str]:
@@ -50,6 +61,7 @@ def render_diff_table(comparison: Comparison) -> list[str]:
            "  pulumi:pulumi:Stack: (same)", f"    [urn=urn:pulumi:{stack}::model-webapp::pulumi:pulumi:Stack::model-webapp-{stack}]"]
     for change in comparison.changes:
         out += resource_block(change)
+    out += moved_unchanged_lines(comparison)
     if comparison.outputs:
         out += ["", "Outputs:"] + [f"  {property_line(p)}" for p in comparison.outputs]
     if comparison.meanings:
@@ -74,6 +86,10 @@ def render_diff_markdown(comparison: Comparison, violations: list[dict[str, Any]
     out = [f"### Stack `{comparison.stack}`: {', '.join(parts)}", ""]
     if meanings:
         out += [f"**{_cell(meanings)}**", ""]
+    if comparison.moves:
+        still = sum(1 for m in comparison.moves if m.op == "same")
+        out += [f"{len(comparison.moves)} resources moved to new URNs through aliases, keeping their state "
+                f"({still} of them otherwise unchanged).", ""]
     if comparison.changes:
         out += ["| | Resource | Type | Changed inputs |", "|---|---|---|---|"]
         for c in comparison.changes:
@@ -82,7 +98,8 @@ def render_diff_markdown(comparison: Comparison, violations: list[dict[str, Any]
             else:
                 paths = ", ".join(f"`{p.path}`" + (" (replaces)" if p.replaces else "") for p in c.properties
                                   if not p.ignored) or "-"
-            out.append(f"| `{SYMBOL[c.op].strip()}` {c.op} | `{c.name}` | `{c.type}` | {_cell(paths)} |")
+            moved = f" (moved from `{c.moved_from}`)" if c.moved_from else ""
+            out.append(f"| `{SYMBOL[c.op].strip()}` {c.op} | `{c.name}`{_cell(moved)} | `{c.type}` | {_cell(paths)} |")
         out += ["", "<details><summary>Diff, as <code>pulumi preview --diff</code> shows it</summary>", "", "```text"]
         out += render_diff_table(comparison)
         out += ["```", "", "</details>", ""]

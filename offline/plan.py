@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from .diff import PlanFileError, compare, load_plan
+from .diff import AliasError, PlanFileError, compare, load_plan
 from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
@@ -131,7 +131,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_SETTINGS
     violations = evaluate(run, policy.config)
     doc = plan_document(run, violations, policy)
-    comparison = compare(old, doc, str(args.against)) if old is not None else None
+    try:
+        comparison = compare(old, doc, str(args.against)) if old is not None else None
+    except AliasError as exc:  # the engine fails the preview on it: nothing to show but why
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
     if args.format == "json":
         print(json.dumps({**doc, **comparison.as_json()} if comparison else doc, indent=2))
     elif args.format == "markdown":
