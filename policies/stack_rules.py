@@ -139,6 +139,34 @@ def custom_domain_sni(args: StackValidationArgs, report: ReportViolation) -> Non
                    "SniBinding step that model-webapp:customDomain declares after the certificate).", binding.urn)
 
 
+def _bound_site(binding) -> tuple[str, str, str]:
+    """The site a binding is on, as ARM names it (resource group, app, slot): case-insensitive, like ARM."""
+    return tuple(str(value(binding.props, key) or "").lower() for key in ("resourceGroupName", "name", "slot"))
+
+
+def custom_domain_one_site(args: StackValidationArgs, report: ReportViolation) -> None:
+    """App Service lets a host name be bound to one site only (a slot is a site of its own): the second binding's
+    PUT fails partway through `pulumi up`, after the first service is already live on the name. With a service per
+    model, two services given the same customDomain is an easy slip; it is caught here, before anything runs."""
+    first: dict[str, tuple[tuple[str, str, str], Any]] = {}
+    for binding in (r for r in args.resources if r.resource_type in HOST_NAME_BINDINGS):
+        host = str(value(binding.props, "hostName") or "").lower()
+        if not host:
+            continue
+        site = _bound_site(binding)
+        if host not in first:
+            first[host] = (site, binding)
+        elif first[host][0] != site:
+            report(f"host name {host} is bound to two sites, {_site_label(first[host][0])} and {_site_label(site)}: "
+                   "App Service binds a host name to one site only; give each service its own customDomain.",
+                   binding.urn)
+
+
+def _site_label(site: tuple[str, str, str]) -> str:
+    group, name, slot = site
+    return f"{name or '?'}{f' (slot {slot})' if slot else ''} in {group or '?'}"
+
+
 def _sites(resources) -> list:
     return [r for r in resources if r.resource_type in SITES]
 
@@ -161,6 +189,8 @@ STACK_POLICIES = [
     _policy("slot-standard-tier", "Deployment slots only on Standard tier or above.", slot_tier, MANDATORY),
     _policy("custom-domain-sni-tls", "Custom host name bindings serve TLS by SNI: none is left plain.",
             custom_domain_sni, MANDATORY),
+    _policy("custom-domain-one-site", "A custom host name is bound to one site: no two services (or slots) share "
+            "a customDomain.", custom_domain_one_site, MANDATORY),
     _policy("site-logs-to-workspace", "Every site and slot sends console and platform logs to Log Analytics.",
             logs_to_workspace, EnforcementLevel.ADVISORY),
 ]

@@ -351,6 +351,35 @@ def test_custom_domain_bindings_use_sni_tls():
         {"urn:binding"}
 
 
+def bound(name: str, host: str, app: str, slot: str | None = None, group: str = "rg-dev") -> PolicyResource:
+    props = {"hostName": host, "name": app, "siteName": app, "resourceGroupName": group, "sslState": "Disabled"}
+    return resource(HOST_NAME_BINDINGS[1] if slot else HOST_NAME_BINDING, name, {**props, **({"slot": slot} if slot
+                                                                                             else {})})
+
+
+def one_site_messages(resources: list) -> list[tuple[str, str]]:
+    found = []
+    RULES["custom-domain-one-site"].validate(StackValidationArgs(resources, {}),
+                                             lambda message, urn=None: found.append((urn, message)))
+    return found
+
+
+def test_a_custom_host_name_is_bound_to_one_site_only():
+    services = [bound("a-domain", "score.contoso.com", "mw-dev-a"), bound("b-domain", "api.contoso.com", "mw-dev-b"),
+                bound("a-default", "mw-dev-a.azurewebsites.net", "mw-dev-a")]
+    assert one_site_messages(services) == []
+    assert one_site_messages(services + [bound("a-again", "SCORE.contoso.com", "MW-DEV-A")]) == []  # same site
+    ((urn, message),) = one_site_messages(services + [bound("c-domain", "Score.Contoso.com", "mw-dev-c")])
+    assert urn == "urn:c-domain"
+    assert message.startswith("host name score.contoso.com is bound to two sites, mw-dev-a in rg-dev and "
+                              "mw-dev-c in rg-dev")
+    # The site's staging slot is a site of its own: the name cannot be on both.
+    assert [u for u, _ in one_site_messages(services + [bound("slot", "score.contoso.com", "mw-dev-a", "staging")])] \
+        == ["urn:slot"]
+    assert "mw-dev-a (slot staging) in rg-dev" in one_site_messages(
+        services + [bound("slot", "score.contoso.com", "mw-dev-a", "staging")])[0][1]
+
+
 # -- messages and unknowns ------------------------------------------------------------------------
 def test_no_message_ever_contains_a_secret_value():
     leaky = with_settings({"name": "DOCKER_REGISTRY_SERVER_PASSWORD", "value": PASSWORD},

@@ -95,3 +95,25 @@ def test_allowed_principals_reach_the_wire_as_identities(capsys, tmp_path):
     auth = next(r for r in doc["resources"] if r["type"] == "azure-native:web:WebAppAuthSettingsV2")
     policy = auth["inputs"]["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]
     assert code == 0 and policy["allowedPrincipals"] == {"identities": callers}
+
+
+def test_two_services_with_one_custom_domain_violate_a_mandatory_rule_through_the_analyzer(tmp_path):
+    """Two sites of one stack, each binding the same host name: the stack rule sees them as the engine sends them."""
+    from offline.mock_engine import run_program
+    from offline.policy_check import evaluate
+
+    program = tmp_path / "two_services.py"
+    program.write_text(
+        "from pulumi_azure_native import web\n"
+        "for service, host in (('a', 'score.contoso.com'), ('b', 'Score.Contoso.com'), ('c', 'api.contoso.com')):\n"
+        "    site = web.WebApp(f'mw-dev-{service}-app', name=f'mw-dev-{service}-app', resource_group_name='rg',\n"
+        "                      server_farm_id='plan')\n"
+        "    web.WebAppHostNameBinding(f'mw-dev-{service}-domain', name=site.name, resource_group_name='rg',\n"
+        "                              host_name=host, ssl_state='Disabled')\n")
+    run = run_program({}, "dev", program=program)
+    (found,) = [v for v in evaluate(run) if v["rule"] == "custom-domain-one-site"]
+    assert found["level"] == "mandatory"
+    # Whichever of the two registers second is reported (registration order is the SDK's), naming both sites.
+    assert found["resource"].rsplit("::", 1)[-1] in ("mw-dev-a-domain", "mw-dev-b-domain")
+    assert found["message"].startswith("host name score.contoso.com is bound to two sites, ")
+    assert "mw-dev-a-app in rg" in found["message"] and "mw-dev-b-app in rg" in found["message"]
