@@ -334,6 +334,67 @@ def _raw(mapping: Any, key: str, default: Any = None) -> Any:
     return mapping.get(key, mapping.get(to_snake(key), default))
 
 
+def _fleet_problems(data: Mapping, stack: str) -> list[tuple[str, Any, str]]:
+    """From the raw keys, so they are listed with every other problem: the two forms mixed, site names too long,
+    one custom domain on two services."""
+    models, prefix = _raw(data, "models"), str(_raw(data, "namePrefix", "mw"))
+    if not isinstance(models, Mapping):
+        required = [] if _raw(data, "model") is not None else \
+            [("model", None, "required: the registered model (or list several under models)")]
+        return required + _name_problem(prefix, stack, None) + _plan_name_problem(prefix, stack)
+    # Pulumi.yaml declares the scalar keys with their defaults and the engine hands those over as if set: a key
+    # counts as set when it holds something else.
+    problems = [(key, _raw(data, key), "is a key of one model: with models set, put it under models.<name>, or remove "
+                 "models for a one-model stack") for field, key in ((f, to_camel(f)) for f in PER_MODEL)
+                if _raw(data, key) not in (None, "") and str(_raw(data, key)).lower() != str(
+                    ModelKeys.model_fields[field].default).lower()]
+    if not models:
+        problems.append(("models", {}, "lists no model: name at least one, or remove it"))
+    problems += _plan_name_problem(prefix, stack)
+    hosts: dict[str, list[str]] = {}
+    for name, raw in models.items():
+        problems += _name_problem(prefix, stack, str(name))
+        host = _raw(_raw(raw, "customDomain", {}), "hostName")
+        if isinstance(host, str):
+            hosts.setdefault(host.lower(), []).append(str(name))
+    problems += [(f"models.{later}.customDomain.hostName", host, f"is also models.{names[0]}'s custom domain: one host "
+                  "name serves one site") for host, names in hosts.items() for later in names[1:]]
+    return problems
+
+
+def _name_problem(prefix: str, stack: str, service: Optional[str]) -> list[tuple[str, Any, str]]:
+    """A site is named <prefix>-<stack>[-<service>]-app plus Pulumi's suffix: within App Service's limit."""
+    site = "-".join(p for p in (prefix, stack, service, "app") if p)
+    if len(site) + AUTONAME_SUFFIX <= SITE_NAME_LIMIT:  # fact: site-name-length
+        return []
+    what = (f"makes the site name {site} ({len(site)} characters, and Pulumi appends {AUTONAME_SUFFIX}) longer than "
+            f"App Service's {SITE_NAME_LIMIT}: shorten the service name, namePrefix or the stack name")
+    return [(f"models.{service}", service, what)] if service else [("namePrefix", prefix, what)]
+
+
+def _plan_name_problem(prefix: str, stack: str) -> list[tuple[str, Any, str]]:
+    plan = f"{prefix}-{stack}-plan"
+    if len(plan) + AUTONAME_SUFFIX <= PLAN_NAME_LIMIT:  # fact: site-name-length
+        return []
+    return [("namePrefix", prefix, f"makes the plan name {plan} ({len(plan)} characters, and Pulumi appends "
+             f"{AUTONAME_SUFFIX}) longer than App Service's {PLAN_NAME_LIMIT}: shorten namePrefix or the stack name")]
+
+
+def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str) -> list[tuple[str, Any, str]]:
+    """What one model's keys cannot do on the shared plan's SKU (prefix: "" or models.<name>.)."""
+    problems = []
+    if keys.image and keys.promote_from:
+        problems.append((f"{prefix}promoteFrom", keys.promote_from, "set either image or promoteFrom, not both"))
+    if keys.release.strategy == "slot" and not sku.supports_slots:
+        problems.append((f"{prefix}release.strategy", "slot", f"deployment slots need Standard tier or above; sku "
+                         f"{sku.name} is {sku.tier}: raise the sku or set release.strategy inPlace"))
+    if keys.custom_domain and sku.tier in ("Free", "Shared"):  # no TLS bindings on these tiers
+        problems.append((f"{prefix}customDomain.hostName", keys.custom_domain.host_name, "a custom domain with a free "
+                         f"managed certificate needs a Basic plan or above; sku {sku.name} is {sku.tier}: raise the "
+                         "sku or remove customDomain"))
+    return problems
+
+
 class FileCheck:
     """What the settings' files hold, read from the raw keys: the inference code a stack packages, and the
     smoke request sent to /score after a release. Each problem is (key, value or None, what to do)."""
@@ -395,20 +456,17 @@ class FileCheck:
             self.problems.append(("release.smokeRequest", key_value, f"{where}must be {exc}"))
 
 
-class Settings(Part):
-    location: Annotated[str, AfterValidator(_region)] = Field(
-        "westeurope", description="Azure region for the resource group, plan and web app (a public cloud region "
-        "name such as westeurope; the list is settings/regions.py).")
-    name_prefix: text(r"^[a-z][a-z0-9-]{1,19}$", "must be 2-20 characters: a lowercase letter, then lowercase "
-                      "letters, digits or hyphens") = Field(
-        "mw", description="Prefix of every resource name (2-20 lowercase letters, digits, hyphens).")
-    sku: SkuName = Field("B1", validate_default=True, description="App Service plan SKU (Linux plans).")
-    registry_access: Literal["managedIdentity", "adminCredentials"] = Field(
-        "managedIdentity", description="How the web app pulls from the workspace's registry.")
-    registry_permissions: Literal["auto", "rbac", "abac"] = Field("auto", description="The registry's permission "
-                                                                  "mode: auto reads it from Azure; abac grants Container Registry Repository Reader, rbac AcrPull.")
-    first_pull_wait_seconds: int = Field(90, ge=0, le=900, description="Wait after a new pull role assignment "
-                                         "before the site is created, so its first image pull is authorised.")
+# The keys that describe one model's service: at the top of a one-model stack, or under models.<name>.
+PER_MODEL = ("ssh_enabled", "server_port", "worker_count", "container_start_time_limit", "image", "promote_from",
+             "model_mount_mode", "package_timeout_minutes", "model", "code", "server_environment", "auth", "access",
+             "custom_domain", "release")
+SERVICE_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
+# App Service site and plan names; Pulumi appends a 7-character random suffix to each
+SITE_NAME_LIMIT, PLAN_NAME_LIMIT, AUTONAME_SUFFIX = 60, 40, 7
+
+
+class ModelKeys(Part):
+    """What one model's service is: its model, code or image, release, auth, access, domain and server."""
     ssh_enabled: Flag = Field(False, description="SSH into the container (debugging only; keep false in prod).")
     server_port: int = Field(5001, ge=1024, le=65535,
                              description="Port the server of a ready image listens on (WEBSITES_PORT); a package's "
@@ -427,25 +485,59 @@ class Settings(Part):
         "copy", description="How the package holds the model: copy, inside the image. download is refused: such "
         "packages fetch the model from Azure ML at start and only run on Azure ML endpoints.")
     package_timeout_minutes: int = Field(60, ge=5, le=240, description="Longest wait for one package image build.")
-    workspace: Workspace = Field(description="The Azure ML workspace (required).")
-    model: Model = Field(description="The registered model (required).")
+    model: Optional[Model] = Field(None, description="The registered model (required unless models is set).")
     code: InferenceCode = Field(InferenceCode(), description="The inference code the package is built from.")
     server_environment: Annotated[dict[text(r"^[A-Za-z_][A-Za-z0-9_]*$", "is not an environment variable name"),
                                        Annotated[str, StringConstraints(max_length=4096)]], Frozen] = Field(
         {}, description="Environment variables baked into the package for the inference server (text values).")
-    autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
     auth: EntraAuth = Field(EntraAuth(), description="Entra ID authentication of the scoring API.")
     access: Optional[Access] = Field(None, description="Who may call the site: IP ranges and/or one Azure Front Door.")
     custom_domain: Optional[CustomDomain] = Field(None, description="A custom host name with a free managed TLS "
                                                   "certificate (Basic plan or above).")
     release: Release = Field(Release(), description="How a new image reaches production.")
+
+
+class Service(ModelKeys):
+    """One entry of models: a model served by its own site on the stack's shared plan."""
+    model: Model = Field(description="The registered model (required).")
+    worker_count: int = Field(0, ge=0, le=64, description="Inference server workers (WORKER_COUNT); 0 means the "
+                              "plan's vCPUs divided among the models, at least 1.")
+
+
+class SharedKeys(Part):
+    """What the models of a stack share: the region, the plan, registry access, the workspace, monitoring, tags."""
+    location: Annotated[str, AfterValidator(_region)] = Field(
+        "westeurope", description="Azure region for the resource group, plan and web app (a public cloud region "
+        "name such as westeurope; the list is settings/regions.py).")
+    name_prefix: text(r"^[a-z][a-z0-9-]{1,19}$", "must be 2-20 characters: a lowercase letter, then lowercase "
+                      "letters, digits or hyphens") = Field(
+        "mw", description="Prefix of every resource name (2-20 lowercase letters, digits, hyphens).")
+    sku: SkuName = Field("B1", validate_default=True, description="App Service plan SKU (Linux plans).")
+    registry_access: Literal["managedIdentity", "adminCredentials"] = Field(
+        "managedIdentity", description="How the web app pulls from the workspace's registry.")
+    registry_permissions: Literal["auto", "rbac", "abac"] = Field("auto", description="The registry's permission "
+                                                                  "mode: auto reads it from Azure; abac grants Container Registry Repository Reader, rbac AcrPull.")
+    first_pull_wait_seconds: int = Field(90, ge=0, le=900, description="Wait after a new pull role assignment "
+                                         "before the site is created, so its first image pull is authorised.")
+    workspace: Workspace = Field(description="The Azure ML workspace (required).")
+    autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
     monitoring: Monitoring = Field(Monitoring(), description="Logs, telemetry and alerts (see When something goes wrong).")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
+
+
+class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known when worker_count is validated
+    models: Optional[dict[text(SERVICE_NAME, "must be a service name: lowercase letters, digits and hyphens, "
+                               "starting with a letter (it goes into the site's DNS name)"), Service]] = Field(
+        None, description="Several models on the shared plan: service name -> the keys of one model (model, code, "
+        "image or promoteFrom, workerCount, release, auth, access, customDomain, serverEnvironment, "
+        "containerStartTimeLimit, sshEnabled, ...). Unset: the top-level keys describe the stack's one model.")
     _stack: str = PrivateAttr("")
     _smoke_rows: Optional[list] = PrivateAttr(None)
     _smoke_path: Optional[Path] = PrivateAttr(None)
+    _service: Optional[str] = PrivateAttr(None)  # the models entry this view is of; None: a one-model stack
+    _services: tuple = PrivateAttr(())
 
     @field_validator("worker_count")
     @classmethod
@@ -458,8 +550,16 @@ class Settings(Part):
         """The files the settings name are checked from the raw keys, so a missing folder is reported in the same
         pass as every other problem: pydantic's own after-validators run only once everything else is valid."""
         project_dir = Path((info.context or {}).get("project_dir", PROJECT_DIR))
-        files = FileCheck(data, project_dir) if isinstance(data, Mapping) else None
-        problems = files.problems if files else []
+        models = _raw(data, "models")
+        if isinstance(models, Mapping):  # each model's files, under its own key
+            files = {name: FileCheck(raw, project_dir) for name, raw in models.items() if isinstance(raw, Mapping)}
+            problems = [(f"models.{name}.{key}", value, text) for name, check_ in files.items()
+                        for key, value, text in check_.problems]
+        else:
+            files = {None: FileCheck(data, project_dir)} if isinstance(data, Mapping) else {}
+            problems = [p for check_ in files.values() for p in check_.problems]
+        stack = (info.context or {}).get("stack", "")
+        problems += _fleet_problems(data, stack) if isinstance(data, Mapping) else []
         try:
             settings = handler(data)
         except ValidationError as exc:
@@ -468,30 +568,56 @@ class Settings(Part):
             raise ValidationError.from_exception_data(exc.title, details + _as_details(problems, data)) from None
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, _as_details(problems, data))
-        if files:
-            settings._smoke_rows, settings._smoke_path = files.smoke_rows, files.smoke_path
+        settings._stack = stack  # the after-validators run once this returns; the views need the stack now
+        settings._services = settings._views({name: (f.smoke_rows, f.smoke_path) for name, f in files.items()})
         return settings
 
     @model_validator(mode="after")
     def _across_keys(self, info: ValidationInfo) -> "Settings":
         self._stack, sku, auto = (info.context or {}).get("stack", ""), self.sku, self.autoscale
-        problems = [("promoteFrom", self.promote_from, "set either image or promoteFrom, not both")] \
-            if self.image and self.promote_from else []
+        problems = []
         if auto.enabled and not sku.supports_autoscale:
             problems.append(("autoscale.enabled", True, f"autoscale needs a {'/'.join(AUTOSCALE_TIERS)} SKU; sku "
                              f"{sku.name} is {sku.tier}: raise the sku or disable autoscale"))
         problems += [(f"autoscale.{key}", count, f"must be a whole number from 1 to {sku.max_instances} on {sku.name}")
                      for key in ("minInstances", "maxInstances", "defaultInstances")
                      for count in [getattr(auto, to_snake(key))] if auto.enabled and count > sku.max_instances]
-        if self.release.strategy == "slot" and not sku.supports_slots:
-            problems.append(("release.strategy", "slot", f"deployment slots need Standard tier or above; sku {sku.name} "
-                             f"is {sku.tier}: raise the sku or set release.strategy inPlace"))
-        if self.custom_domain and sku.tier in ("Free", "Shared"):  # no TLS bindings on these tiers
-            problems.append(("customDomain.hostName", self.custom_domain.host_name, "a custom domain with a free managed "
-                             f"certificate needs a Basic plan or above; sku {sku.name} is {sku.tier}: raise the sku or "
-                             "remove customDomain"))
+        if self.models is None:
+            problems += _model_problems(self, sku, "")
+        else:
+            for name, service in self.models.items():
+                problems += _model_problems(service, sku, f"models.{name}.")
         check(problems)
         return self
+
+    def _views(self, files: dict[Optional[str], tuple[Optional[list], Optional[Path]]]) -> tuple["Settings", ...]:
+        """One one-model Settings per service: the shared keys, and that service's own."""
+        if self.models is None:
+            self._smoke_rows, self._smoke_path = files.get(None, (None, None))
+            return (self,)
+        share = max(1, self.sku.vcpus // len(self.models))  # every model's container runs on every instance
+        views = []
+        for name, service in self.models.items():
+            view = self.model_copy(update={**{key: getattr(service, key) for key in PER_MODEL}, "models": None,
+                                           "worker_count": service.worker_count or share})
+            view._stack, view._service, view._services = self._stack, name, ()
+            view._smoke_rows, view._smoke_path = files.get(name, (None, None))
+            views.append(view)
+        return tuple(views)
+
+    @property
+    def services(self) -> tuple["Settings", ...]:
+        """What each service deploys, as a one-model Settings (the stack itself for a one-model stack)."""
+        return self._services or (self,)
+
+    @property
+    def service(self) -> Optional[str]:
+        """The models entry this is the view of; None for a one-model stack."""
+        return self._service
+
+    def resource_name(self) -> str:
+        """The name a service's resources start with: <prefix>-<stack>, and -<service> for a models entry."""
+        return "-".join(p for p in (self.name_prefix, self._stack, self._service) if p)
 
     @property
     def uses_slot(self) -> bool:
@@ -555,10 +681,13 @@ def _show(value: Any) -> str:
 
 def _fields_at(loc: tuple) -> tuple[dict, Any]:
     """The fields of the model holding the key at `loc`, and that key's field (None for a map entry or unknown key)."""
-    fields, field = Settings.model_fields, None
-    for step in loc:
+    fields, field, steps = Settings.model_fields, None, iter(loc)
+    for step in steps:
         field = next((f for n, f in fields.items() if (f.alias or n) == step), None)
-        model = next((t for t in (getattr(field, "annotation", None), *get_args(getattr(field, "annotation", None)))
+        annotation = getattr(field, "annotation", None)
+        if field is not None and field.alias == "models":
+            annotation, _ = Service, next(steps, None)  # models.<name>.<key>: the name is a map key, not a field
+        model = next((t for t in (annotation, *get_args(annotation))
                       if isinstance(t, type) and issubclass(t, BaseModel)), None)  # Optional[Access] too
         if model is None:
             break
