@@ -80,8 +80,8 @@ def _zone_records(name: str, domain: CustomDomain, zone: DnsZone, apex: bool, ve
     return [verification, pointer]
 
 
-def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: web.AppServicePlan,
-                       group: resources.ResourceGroup, parent: pulumi.Resource) -> Optional[BoundDomain]:
+def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan_id: pulumi.Input[str],
+                       group_name: pulumi.Input[str], parent: pulumi.Resource) -> Optional[BoundDomain]:
     """The custom domain of the production site, when model-webapp:customDomain is set; None otherwise."""
     domain = settings.custom_domain
     if domain is None:
@@ -90,7 +90,7 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: we
     if apex:
         found = resources.get_resource_output(
             api_version=SITE_API_VERSION, resource_provider_namespace="Microsoft.Web", parent_resource_path="",
-            resource_type="sites", resource_group_name=group.name, resource_name=site.name)
+            resource_type="sites", resource_group_name=group_name, resource_name=site.name)
         target = pulumi.Output.all(found.properties, site.name).apply(lambda v: _inbound_ip(*v))
     else:
         target = site.default_host_name
@@ -102,7 +102,7 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: we
                              ZONE_WAIT_SECONDS if zone else EXTERNAL_WAIT_SECONDS, zone.name if zone else None,
                              opts=pulumi.ResourceOptions(parent=parent, depends_on=written))
     binding = web.WebAppHostNameBinding(
-        f"{name}-domain", name=site.name, site_name=site.name, resource_group_name=group.name, host_name=host,
+        f"{name}-domain", name=site.name, site_name=site.name, resource_group_name=group_name, host_name=host,
         host_name_type="Verified", custom_host_name_dns_record_type="A" if apex else "CName", ssl_state="Disabled",
         # SniBinding turns TLS on, and App Service moves it to each renewed certificate: neither is drift to undo.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[check], ignore_changes=["sslState", "thumbprint"]))
@@ -110,7 +110,7 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan: we
     # Access restrictions, auth and private endpoints no longer stop issuance or renewal: the front ends answer
     # DigiCert's token request themselves; a public DNS record is what it needs. fact: cert-managed-behind-restrictions
     certificate = web.Certificate(
-        f"{name}-domain-cert", resource_group_name=group.name, location=settings.location, server_farm_id=plan.id,
+        f"{name}-domain-cert", resource_group_name=group_name, location=settings.location, server_farm_id=plan_id,
         canonical_name=host,
         # An apex name has no CNAME to validate by: Microsoft's apex template asks for the HTTP token.
         domain_validation_method="http-token" if apex else None,  # fact: cert-apex-http-token

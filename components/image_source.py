@@ -51,21 +51,54 @@ def _upstream_port(port: Any, stack: str) -> int:
     return int(port)
 
 
-def stack_image(settings: Settings, name: str, project_dir: Path) -> StackImage:
-    if settings.image is not None:
-        # Nothing reads a ready image's config: the serverPort setting is the statement of its port.
-        return StackImage(pulumi.Output.from_input(settings.image), pulumi.Output.from_input(settings.server_port),
-                          None)
-    if settings.promote_from is not None:
+def _upstream(outputs: dict, service: Optional[str], stack: str) -> dict:
+    """The promoted stack's image outputs for this service: its models entry of the same name, else its own."""
+    entry = (outputs.get("models") or {}).get(service) if service else None
+    if service and outputs.get("models") and entry is None:
+        raise pulumi.RunError(f"promoteFrom {stack}: that stack serves {', '.join(sorted(outputs['models']))}, not "
+                              f"{service}: promote from a stack with a model of the same name")
+    return entry or outputs
+
+
+class ImageSources:
+    """Where each service's image comes from, for one run of the program: one StackReference per promoted stack,
+    however many services promote from it."""
+
+    def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
+        self.references: dict[str, pulumi.StackReference] = {}
+
+    def image(self, settings: Settings, name: str, parent: Optional[pulumi.Resource] = None) -> StackImage:
+        if settings.image is not None:
+            # Nothing reads a ready image's config: the serverPort setting is the statement of its port.
+            return StackImage(pulumi.Output.from_input(settings.image),
+                              pulumi.Output.from_input(settings.server_port), None)
+        if settings.promote_from is not None:
+            return self._promoted(settings)
+        package = ModelPackage(f"{name}-package", package_inputs(settings, self.project_dir),
+                               opts=pulumi.ResourceOptions(parent=parent))
+        facts = pulumi.Output.all(*(getattr(package, key) for key in FACT_KEYS)).apply(
+            lambda values: {FACT_NAMES[key]: value for key, value in zip(FACT_KEYS, values)})
+        return StackImage(package.image, package.image_port, facts)
+
+    def _promoted(self, settings: Settings) -> StackImage:
         # Build once, promote: deploy the very digest the other stack tested, never a build of our own, on the port
-        # that stack read from the image.
-        upstream = pulumi.StackReference(settings.promote_from)
+        # that stack read from the image. At the stack's root, as before services existed: one per promoted stack.
+        stack, service = settings.promote_from, settings.service
+        if stack not in self.references:
+            self.references[stack] = pulumi.StackReference(stack)
+        upstream = self.references[stack].outputs.apply(lambda outs: _upstream(outs, service, stack))
         # Stack outputs come back as JSON: numbers as floats.
-        return StackImage(upstream.require_output("image"),
-                          upstream.get_output("image_port").apply(lambda p: _upstream_port(p, settings.promote_from)),
-                          upstream.get_output("image_facts").apply(
-                              lambda f: {**f, "port": int(f["port"])} if f and f.get("port") is not None else f))
-    package = ModelPackage(f"{name}-package", package_inputs(settings, project_dir))
-    facts = pulumi.Output.all(*(getattr(package, key) for key in FACT_KEYS)).apply(
-        lambda values: {FACT_NAMES[key]: value for key, value in zip(FACT_KEYS, values)})
-    return StackImage(package.image, package.image_port, facts)
+        return StackImage(
+            upstream.apply(lambda u: _required_image(u, stack)),
+            upstream.apply(lambda u: _upstream_port(u.get("image_port"), stack)),
+            upstream.apply(lambda u: {**u["image_facts"], "port": int(u["image_facts"]["port"])}
+                           if u.get("image_facts") and u["image_facts"].get("port") is not None
+                           else u.get("image_facts")))
+
+
+def _required_image(outputs: dict, stack: str) -> str:
+    if not outputs.get("image"):
+        raise pulumi.RunError(f"promoteFrom {stack}: that stack has no image output yet: run `pulumi up` on {stack} "
+                              "first, then on this stack")
+    return outputs["image"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-from pulumi_azure_native import applicationinsights, monitor, operationalinsights, resources, web
+from pulumi_azure_native import applicationinsights, monitor, operationalinsights, web
 
 from settings.stack_settings import Monitoring, Settings
 
@@ -33,7 +33,7 @@ class MonitoringHub:
     settings: Monitoring
 
 
-def shared_monitoring(name: str, s: Settings, group: resources.ResourceGroup,
+def shared_monitoring(name: str, s: Settings, group_name: pulumi.Input[str],
                       parent: pulumi.Resource) -> Optional[MonitoringHub]:
     m = s.monitoring
     if not m.enabled:
@@ -43,19 +43,19 @@ def shared_monitoring(name: str, s: Settings, group: resources.ResourceGroup,
         workspace_id = pulumi.Output.from_input(m.log_analytics_workspace_id)
     else:
         workspace_id = operationalinsights.Workspace(
-            f"{name}-logs", resource_group_name=group.name, location=s.location,
+            f"{name}-logs", resource_group_name=group_name, location=s.location,
             sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"), retention_in_days=m.retention_days,
             workspace_capping=operationalinsights.WorkspaceCappingArgs(daily_quota_gb=m.daily_cap_gb),
             tags=tags, opts=child).id
     insights = applicationinsights.Component(
-        f"{name}-insights", resource_group_name=group.name, location=s.location, kind="web", application_type="web",
+        f"{name}-insights", resource_group_name=group_name, location=s.location, kind="web", application_type="web",
         workspace_resource_id=workspace_id, ingestion_mode="LogAnalytics",
         # The inference server sends with the instrumentation key only: local auth must stay on.
         disable_local_auth=False, tags=tags, opts=child)
     action_group = None
     if m.alert_emails:
         action_group = monitor.ActionGroup(
-            f"{name}-alerts", resource_group_name=group.name, location="Global", enabled=True,
+            f"{name}-alerts", resource_group_name=group_name, location="Global", enabled=True,
             group_short_name=re.sub(r"[^A-Za-z0-9]", "", name)[:12] or "modelwebapp",
             email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(name=f"email-{i + 1}", email_address=address,
                                                        use_common_alert_schema=True)
@@ -87,11 +87,11 @@ def diagnostics(name: str, hub: Optional[MonitoringHub], target: pulumi.CustomRe
         opts=pulumi.ResourceOptions(parent=parent))
 
 
-def _alert(name: str, hub: MonitoringHub, group: resources.ResourceGroup, scope: pulumi.Input[str], namespace: str,
+def _alert(name: str, hub: MonitoringHub, group_name: pulumi.Input[str], scope: pulumi.Input[str], namespace: str,
            metric: str, operator: str, threshold: float, aggregation: str, window: str, severity: int, about: str,
            parent: pulumi.Resource, every: str = "PT1M") -> monitor.MetricAlert:
     return monitor.MetricAlert(
-        name, resource_group_name=group.name, location="global", scopes=[scope], enabled=True, auto_mitigate=True,
+        name, resource_group_name=group_name, location="global", scopes=[scope], enabled=True, auto_mitigate=True,
         description=about, severity=severity, evaluation_frequency=every, window_size=window,
         criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
             odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
@@ -102,23 +102,23 @@ def _alert(name: str, hub: MonitoringHub, group: resources.ResourceGroup, scope:
         opts=pulumi.ResourceOptions(parent=parent))
 
 
-def site_alerts(name: str, hub: Optional[MonitoringHub], group: resources.ResourceGroup, site: web.WebApp,
+def site_alerts(name: str, hub: Optional[MonitoringHub], group_name: pulumi.Input[str], site: web.WebApp,
                 parent: pulumi.Resource) -> None:
     if hub is None:
         return
     m = hub.settings
-    _alert(f"{name}-alert-5xx", hub, group, site.id, SITE_METRICS, "Http5xx", "GreaterThan", m.http5xx_per_five_minutes,
+    _alert(f"{name}-alert-5xx", hub, group_name, site.id, SITE_METRICS, "Http5xx", "GreaterThan", m.http5xx_per_five_minutes,
            "Total", "PT5M", 1, "/score answers server errors (5xx).", parent)
-    _alert(f"{name}-alert-latency", hub, group, site.id, SITE_METRICS, "HttpResponseTime", "GreaterThan",
+    _alert(f"{name}-alert-latency", hub, group_name, site.id, SITE_METRICS, "HttpResponseTime", "GreaterThan",
            m.response_time_seconds, "Average", "PT5M", 2, "/score answers slowly.", parent)
     # fact: monitor-health-check-status-grain
-    _alert(f"{name}-alert-health", hub, group, site.id, SITE_METRICS, "HealthCheckStatus", "LessThan", 100,
+    _alert(f"{name}-alert-health", hub, group_name, site.id, SITE_METRICS, "HealthCheckStatus", "LessThan", 100,
            "Average", "PT5M", 1, "An instance fails its health check (GET /).", parent, every="PT5M")
 
 
-def plan_alert(name: str, hub: Optional[MonitoringHub], group: resources.ResourceGroup, plan: web.AppServicePlan,
+def plan_alert(name: str, hub: Optional[MonitoringHub], group_name: pulumi.Input[str], plan_id: pulumi.Input[str],
                parent: pulumi.Resource) -> None:
     """The plan's CPU: shared by every site on the plan."""
     if hub is not None:
-        _alert(f"{name}-alert-cpu", hub, group, plan.id, "microsoft.web/serverfarms", "CpuPercentage", "GreaterThan",
+        _alert(f"{name}-alert-cpu", hub, group_name, plan_id, "microsoft.web/serverfarms", "CpuPercentage", "GreaterThan",
                hub.settings.cpu_percent, "Average", "PT10M", 2, "The plan's CPU is high: scale out or up.", parent)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import authorization, containerregistry, managedidentity, resources, web
+from pulumi_azure_native import authorization, containerregistry, managedidentity, web
 
 from providers.role_propagation import RoleAssignmentWait
 from settings.stack_settings import Settings
@@ -25,10 +25,10 @@ class RegistryPull:
 
 
 def pull_with_identity(name: str, settings: Settings, registry: WorkspaceRegistry,
-                       group: resources.ResourceGroup, parent: pulumi.Resource) -> RegistryPull:
+                       group_name: pulumi.Input[str], parent: pulumi.Resource) -> RegistryPull:
     identity = managedidentity.UserAssignedIdentity(
         f"{name}-pull-identity",
-        resource_group_name=group.name,
+        resource_group_name=group_name,
         location=settings.location,
         tags=dict(settings.tags),
         opts=pulumi.ResourceOptions(parent=parent),

@@ -11,7 +11,7 @@ import copy
 from typing import Any, Optional
 
 import pulumi
-from pulumi_azure_native import authorization, resources, web
+from pulumi_azure_native import authorization, web
 
 from providers.site_rollout import SiteRollout
 from providers.slot_swap import SlotSwap
@@ -23,7 +23,7 @@ from .monitoring import MonitoringHub, diagnostics
 from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
 
 
-def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, args: dict[str, Any],
+def staging_slot(name: str, s: Settings, site: web.WebApp, group_name: pulumi.Input[str], args: dict[str, Any],
                  depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource) -> SlotSwap:
     """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
     slot_name = s.release.slot_name
@@ -34,36 +34,36 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group: resources.Reso
         args = {**args, "site_config": slot_config}
     # Created with the image; from then on the swap writes each new image into the slot and swaps it, so after a
     # release the slot holds the previous image on purpose: not drift for a refresh to undo.
-    slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group.name, slot=slot_name, **args,
+    slot = web.WebAppSlot(f"{name}-slot", name=site.name, resource_group_name=group_name, slot=slot_name, **args,
                           opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on,
                                                       ignore_changes=["siteConfig.linuxFxVersion"]))
     on_slot = pulumi.ResourceOptions(parent=parent, depends_on=[slot])
     diagnostics(f"{name}-slot", hub, slot, parent)  # a swap does not carry diagnostic settings
     guards: list[pulumi.Resource] = [
-        web.WebAppFtpAllowedSlot(f"{name}-slot-ftp-basic-auth", name=site.name, resource_group_name=group.name,
+        web.WebAppFtpAllowedSlot(f"{name}-slot-ftp-basic-auth", name=site.name, resource_group_name=group_name,
                                  slot=slot_name, allow=False, opts=on_slot),
-        web.WebAppScmAllowedSlot(f"{name}-slot-scm-basic-auth", name=site.name, resource_group_name=group.name,
+        web.WebAppScmAllowedSlot(f"{name}-slot-scm-basic-auth", name=site.name, resource_group_name=group_name,
                                  slot=slot_name, allow=False, opts=on_slot),
         # The warm-up settings govern the swap of the slot they sit on: they stay with it.
-        web.WebAppSlotConfigurationNames(f"{name}-sticky-settings", name=site.name, resource_group_name=group.name,
+        web.WebAppSlotConfigurationNames(f"{name}-sticky-settings", name=site.name, resource_group_name=group_name,
                                          app_setting_names=list(WARMUP_SETTINGS), opts=on_slot),
     ]
     if s.auth.enabled:
-        guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group.name,
+        guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group_name,
                                                    slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH),
                                                    opts=on_slot))
     return SlotSwap(f"{name}-swap", {
-        **_release_inputs(s, site, group, args["site_config"].linux_fx_version, parent), "slot_name": slot_name,
+        **_release_inputs(s, site, group_name, args["site_config"].linux_fx_version, parent), "slot_name": slot_name,
     }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
 
 
-def _release_inputs(s: Settings, site: web.WebApp, group: resources.ResourceGroup, expected_image: Any,
+def _release_inputs(s: Settings, site: web.WebApp, group_name: pulumi.Input[str], expected_image: Any,
                     parent: pulumi.Resource) -> dict[str, Any]:
     """What both release resources are told: which site, which image, and what a healthy answer is."""
     subscription = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=parent))
     return {
         "subscription_id": subscription.subscription_id,
-        "resource_group": group.name,
+        "resource_group": group_name,
         "site_name": site.name,
         "expected_image": expected_image,
         "health_path": HEALTH_CHECK_PATH,
@@ -72,8 +72,8 @@ def _release_inputs(s: Settings, site: web.WebApp, group: resources.ResourceGrou
         "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
     }
 
-def rollout(name: str, s: Settings, site: web.WebApp, group: resources.ResourceGroup, linux_fx_version: Any,
+def rollout(name: str, s: Settings, site: web.WebApp, group_name: pulumi.Input[str], linux_fx_version: Any,
             depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SiteRollout:
     """In place: the `up` ends when the site serves its new image (replaced whenever the linuxFxVersion changes)."""
-    return SiteRollout(f"{name}-rollout", _release_inputs(s, site, group, linux_fx_version, parent),
+    return SiteRollout(f"{name}-rollout", _release_inputs(s, site, group_name, linux_fx_version, parent),
                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[site, *depends_on]))

@@ -11,7 +11,8 @@ from offline.mock_engine import ProgramRun, Registration
 from offline.stack_config import load_stack_config
 
 GROUP = "azure-native:resources:ResourceGroup"
-COMPONENT = "model-webapp:index:ModelWebApp"
+PLATFORM = "model-webapp:index:Platform"
+SERVICE = "model-webapp:index:ModelService"
 
 
 def stack_values(stack: str, **overrides: Any) -> dict[str, str]:

@@ -14,7 +14,7 @@ from providers.host_names import Binding, HostNameAnalysis, parse_site
 from providers.sni_binding import PROVIDER_VERSION, SniBindingError, SniBindingProvider
 from tests.engine_harness import DynamicProviderPlugin
 from tests.fake_host_names import BINDING_ID, CERTIFICATE_ID, HOST, RENEWED, SITE_ID, THUMBPRINT, FakeHostNames
-from tests.helpers import COMPONENT, WEB_APP, stack_values
+from tests.helpers import SERVICE, WEB_APP, stack_values
 from tests.test_settings import problems_of
 
 ZONE_ID = "/subscriptions/44444444-4444-4444-4444-444444444444/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/contoso.com"
@@ -102,7 +102,7 @@ def test_with_a_zone_records_check_binding_certificate_and_sni_in_dependency_ord
     assert {binding.urn, certificate.urn} <= set(sni.dependencies)
     assert [r.name for r in (check, binding, certificate, sni)] == \
         ["mw-dev-domain-dns", "mw-dev-domain", "mw-dev-domain-cert", "mw-dev-domain-tls"]
-    component = zoned.one(COMPONENT)
+    component = zoned.one(SERVICE)
     assert all(r.parent == component.urn for r in (txt, cname, provider, check, binding, certificate, sni))
 
 

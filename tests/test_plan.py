@@ -41,7 +41,7 @@ def test_table_nests_resources_under_the_component(capsys):
     code, out, _ = run_plan(capsys, "--stack", "dev")
     assert code == 0
     lines = out.splitlines()
-    component = next(i for i, line in enumerate(lines) if "model-webapp:index:ModelWebApp" in line)
+    component = next(i for i, line in enumerate(lines) if "model-webapp:index:ModelService" in line)
     site = next(i for i, line in enumerate(lines) if "azure-native:web:WebApp " in line)
     def depth(line: str) -> int:
         return line.index("─ ")  # column of the tree branch: deeper children start further right

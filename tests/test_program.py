@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import (AUTH, AUTOSCALE, COMPONENT, FTP, GROUP, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM, WEB_APP,
+from tests.helpers import (AUTH, AUTOSCALE, PLATFORM, SERVICE, FTP, GROUP, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM, WEB_APP,
                            app_settings, everything, stack_values)
 from offline.fake_azure import FAKE_ADMIN_PASSWORD, FakeAzure
 from offline.mock_engine import SECRET, run_program
@@ -24,15 +24,23 @@ def test_prod_adds_autoscale_and_auth(prod):
     assert {GROUP, PLAN, IDENTITY, ROLE_ASSIGNMENT, WEB_APP, FTP, SCM, AUTOSCALE, AUTH} <= types
 
 
+PLATFORM_TYPES = {GROUP, PLAN, IDENTITY, ROLE_ASSIGNMENT, AUTOSCALE, "pulumi:providers:azure-native",
+                  "pulumi-python:dynamic/model-webapp:RoleAssignmentWait", "azure-native:operationalinsights:Workspace",
+                  "azure-native:applicationinsights:Component", "azure-native:monitor:ActionGroup"}
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_resource_is_a_child_of_the_component(stack, dev, prod):
+def test_the_shared_parts_are_the_platforms_and_the_rest_the_services(stack, dev, prod):
     run = {"dev": dev, "prod": prod}[stack]
-    component = run.one(COMPONENT)
-    assert component.name == f"mw-{stack}"
+    platform, service = run.one(PLATFORM), run.one(SERVICE)
+    assert platform.name == service.name == f"mw-{stack}"  # a one-model stack keeps its resource names
     for r in run.registrations:
-        if r is not component and r.type not in (PACKAGE_TYPE, "pulumi:pulumi:StackReference"):
-            assert r.parent == component.urn, r.name
-            assert r.name.startswith(f"{component.name}-"), r.name
+        if r in (platform, service) or r.type == "pulumi:pulumi:StackReference":
+            continue
+        plan_alert = r.type == "azure-native:monitor:MetricAlert" and r.name.endswith("-alert-cpu")
+        owner = platform if r.type in PLATFORM_TYPES or plan_alert else service
+        assert r.parent == owner.urn, r.name
+        assert r.name.startswith(f"{owner.name}-"), r.name
 
 
 def test_plan_is_linux_with_the_sku(dev, prod):
