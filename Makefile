@@ -21,6 +21,9 @@ unexport PYTHONDONTWRITEBYTECODE
 .DEFAULT_GOAL := help
 # The stacks `make plans` plans: every Pulumi.<stack>.yaml here (make plans STACKS="dev prod" for some).
 STACKS ?= $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+# And the example stack files, by --config-file: examples/*.yaml. Naming STACKS means just those, unless EXAMPLES is
+# named too (make plans STACKS=dev EXAMPLES=examples/fleet.yaml).
+EXAMPLES ?= $(if $(filter command line,$(origin STACKS)),,$(wildcard examples/*.yaml))
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (the pinned interpreter)"; exit 1; }
@@ -49,10 +52,14 @@ test: setup ## the whole test suite
 serve: setup ## the local scoring service of dev on 127.0.0.1 (python -m local.serve --help for your own model)
 	$(PY) -m local.serve --stack dev
 
-plans: setup ## the offline plan of every stack; names every failing one with its exit code
+plans: setup ## the offline plan of every stack and example stack file; names every failing one with its exit code
 	@failed=""; for stack in $(STACKS); do \
 	  echo "$(PY) -m offline.plan --stack $$stack"; \
 	  $(PY) -m offline.plan --stack $$stack || failed="$$failed $$stack (exit $$?)"; \
+	done; \
+	for file in $(EXAMPLES); do \
+	  echo "$(PY) -m offline.plan --config-file $$file"; \
+	  $(PY) -m offline.plan --config-file $$file || failed="$$failed $$file (exit $$?)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make plans: failed:$$failed" >&2; exit 1; fi
 
