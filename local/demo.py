@@ -3,10 +3,12 @@
     python -m local.demo --stack dev
     python -m local.demo --config-file my.yaml --model-dir DIR      your entry script, your model, your request
     python -m local.demo --stack mine --download                    the stack's registered model, from Azure ML
+    python -m local.demo --config-file examples/fleet.yaml --service diabetes     one model of a stack with models
 
 The model folder is chosen as `local.serve` chooses it (--model-dir, read only; --download; or the example's
 model/artifacts for the example's entry script). The request is the stack's smoke request (release.smokeRequest;
-for the example stacks model/sample-request.json, the manual procedure's two rows), or --request FILE.
+for the example stacks model/sample-request.json, the manual procedure's two rows), or --request FILE. A stack with
+`models` rehearses the one --service names, with that service's own code, settings and smoke request.
 
 Exit 0: the service answered 200; 1: it did not, or the server or the download failed; 2: the arguments, the stack,
 the model folder or the request file are wrong.
@@ -28,10 +30,11 @@ from .serve import (EXIT_FAILED, EXIT_USAGE, PREPARE_ERRORS, LocalService, Model
 HEADERS = {"Content-Type": "application/json"}
 
 
-def request_body(path: Optional[Path], stack: str) -> str:
+def request_body(path: Optional[Path], stack: str, service: Optional[str] = None) -> str:
     """The request file's text, checked to be {"data": [[...], ...]}; ValueError says what to fix."""
     if path is None:
-        raise ValueError(f"stack {stack} sends no smoke request (release.smokeRequest is empty): pass --request FILE")
+        key = f"models.{service}.release.smokeRequest" if service else "release.smokeRequest"
+        raise ValueError(f"stack {stack} sends no smoke request ({key} is empty): pass --request FILE")
     try:
         request_rows(path)
     except FileNotFoundError:
@@ -50,7 +53,7 @@ def main(argv: Optional[list[str]] = None, downloads: Optional[ModelDownloads] =
     args = parser.parse_args(argv)
     try:
         spec = prepare(args, downloads, lambda line: print(line, flush=True))
-        body = request_body(args.request or spec.smoke_request, spec.stack)
+        body = request_body(args.request or spec.smoke_request, spec.stack, spec.service)
     except PREPARE_ERRORS as exc:
         return exit_code(exc)
     except ValueError as exc:
@@ -59,7 +62,7 @@ def main(argv: Optional[list[str]] = None, downloads: Optional[ModelDownloads] =
     if not port_is_free(spec.port):
         print(f"error: port {spec.port} on 127.0.0.1 is in use: stop what holds it or pass --port", file=sys.stderr)
         return EXIT_USAGE
-    print(f"\nstarting azmlinfsrv for stack {spec.stack} on {spec.base_url} ({spec.worker_count} worker(s)) ...")
+    print(f"\nstarting azmlinfsrv for {spec.label} on {spec.base_url} ({spec.worker_count} worker(s)) ...")
     try:
         with LocalService(spec):
             scoring_uri = spec.base_url + "/score"

@@ -4,6 +4,7 @@
     python -m local.serve --config-file my.yaml --model-dir DIR  your entry script with your model's files, read only
     python -m local.serve --stack mine --download                the stack's registered model version, from Azure ML
     python -m local.serve --stack dev --telemetry                also rehearse the telemetry, into a sink on loopback
+    python -m local.serve --config-file examples/fleet.yaml --service diabetes    one model of a stack with models
 
 The port and WORKER_COUNT are read from the web app the stack plans (WEBSITES_PORT, WORKER_COUNT),
 so the rehearsal runs the way the container will. The model folder (AZUREML_MODEL_DIR) is --model-dir, read and
@@ -11,7 +12,8 @@ never written; or, with --download, the stack's model version fetched with azure
 .venv/model-cache (or --download-to, a new or empty folder); or, for the example's own entry script only,
 model/artifacts, where the example model is trained when missing. With --telemetry the server also gets the web
 app's telemetry app settings, the connection string's IngestionEndpoint pointed at a local sink that prints
-what arrives. Ctrl-C stops it.
+what arrives. A stack with `models` serves one of them: --service names it (its entry script, model, port, workers and
+smoke request; its own web app's settings). Ctrl-C stops it.
 
 Exit 0: stopped; 1: the server or the download failed; 2: the arguments, the stack or the model folder are wrong.
 """
@@ -34,11 +36,12 @@ from typing import Callable, Optional, Protocol
 
 import pulumi
 
+from local.services import ServiceChoiceError, pick_service
 from local.telemetry_sink import TelemetrySink
 
 from settings.stack_settings import NAMESPACE, Settings
 
-from offline.mock_engine import Registration, plain_value, run_program
+from offline.mock_engine import ProgramRun, Registration, plain_value, run_program
 from offline.project import PROJECT_DIR
 from offline.stack_config import StackFileError, load_stack_config
 
@@ -87,6 +90,12 @@ class ServiceSpec:
     telemetry: tuple[tuple[str, str], ...] = ()  # the web app's telemetry app settings, as it would get them
     model: Optional[RegisteredModel] = None
     smoke_request: Optional[Path] = None  # the stack's smoke request; None: it sends none
+    service: Optional[str] = None  # the models entry served; None: a one-model stack
+
+    @property
+    def label(self) -> str:
+        """How messages name what is served: "stack dev", or "stack fleet, service iris"."""
+        return f"stack {self.stack}" + (f", service {self.service}" if self.service else "")
 
     @property
     def base_url(self) -> str:
@@ -99,18 +108,22 @@ class ServiceSpec:
 
 
 def service_spec(stack: Optional[str] = None, model_dir: Optional[Path] = None,
-                 config_file: Optional[Path] = None) -> ServiceSpec:
-    """What the stack's web app would run, read from the planned resources.
+                 config_file: Optional[Path] = None, service: Optional[str] = None) -> ServiceSpec:
+    """What the stack's web app (with `models`: the named service's) would run, read from the planned resources.
 
     The model folder is `model_dir` when given; else model/artifacts for the example's entry script, and None
-    (to be chosen) for any other."""
+    (to be chosen) for any other. UsageError when `service` is missing, unknown, or given for a one-model stack."""
     config = load_stack_config(stack or (None if config_file else "dev"), config_file)
     run = run_program(config.values, config.stack, secret_keys=list(config.secret_keys))
-    site = run.one("azure-native:web:WebApp")
-    app_settings = {s["name"]: s["value"] for s in site.inputs["siteConfig"]["appSettings"]}
 
     # run_program left the stack's config in place: read the code location the same way the program does.
-    settings = Settings.from_config(pulumi.Config(NAMESPACE), stack=config.stack, project_dir=PROJECT_DIR)
+    stack_settings = Settings.from_config(pulumi.Config(NAMESPACE), stack=config.stack, project_dir=PROJECT_DIR)
+    try:
+        settings = pick_service(stack_settings, service)
+    except ServiceChoiceError as exc:
+        raise UsageError(str(exc)) from None
+    site = site_of(run, settings)
+    app_settings = {s["name"]: s["value"] for s in site.inputs["siteConfig"]["appSettings"]}
     entry_script = PROJECT_DIR / settings.code.source_dir / settings.code.entry_script
     if model_dir is None and entry_script.resolve() == EXAMPLE_ENTRY_SCRIPT.resolve():
         model_dir = EXAMPLE_MODEL_DIR
@@ -124,7 +137,17 @@ def service_spec(stack: Optional[str] = None, model_dir: Optional[Path] = None,
         model=RegisteredModel(settings.workspace.subscription_id, settings.workspace.resource_group,
                               settings.workspace.name, settings.model.name, settings.model.version),
         smoke_request=smoke_request_of(settings),
+        service=settings.service,
     )
+
+
+def site_of(run: ProgramRun, settings: Settings) -> Registration:
+    """The planned web app of a stack's one model, or of one service: <prefix>-<stack>[-<service>]-app."""
+    name = f"{settings.resource_name()}-app"
+    found = [r for r in run.of_type("azure-native:web:WebApp") if r.name == name]
+    if len(found) != 1:  # the program names its sites otherwise than this reads them: a bug, not the user's
+        raise RuntimeError(f"the plan of stack {run.stack} has {len(found)} web apps named {name}, not one")
+    return found[0]
 
 
 def smoke_request_of(settings: Settings) -> Optional[Path]:
@@ -288,7 +311,7 @@ def choose_model_dir(spec: ServiceSpec, model_dir: Optional[Path] = None, downlo
     if spec.is_example:
         return ensure_model(EXAMPLE_MODEL_DIR, echo)
     model = spec.model.describe() if spec.model else "the stack's model"
-    raise UsageError(f"stack {spec.stack} serves {shown(spec.entry_script)}, not the example's: name its model "
+    raise UsageError(f"{spec.label} serves {shown(spec.entry_script)}, not the example's: name its model "
                      f"folder with --model-dir DIR (the files AZUREML_MODEL_DIR will hold), or pass --download to "
                      f"fetch {model} (after `az login`)")
 
@@ -297,6 +320,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     """The stack and model arguments local.serve and local.demo share."""
     parser.add_argument("--stack", help="stack name: Pulumi.STACK.yaml (default dev, or the --config-file's name)")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
+    parser.add_argument("--service", help="with models in the stack: the one to serve (a name under models)")
     parser.add_argument("--port", type=int, help="override the stack's WEBSITES_PORT")
     parser.add_argument("--model-dir", type=Path,
                         help="the model's files, served as AZUREML_MODEL_DIR; read, never written")
@@ -311,11 +335,11 @@ def prepare(args: argparse.Namespace, downloads: Optional[ModelDownloads] = None
             echo: Callable[[str], None] = print) -> ServiceSpec:
     """The stack's service with its model folder chosen; raises UsageError, StackFileError, pulumi.RunError or
     DownloadFailed."""
-    spec = service_spec(args.stack, config_file=args.config_file)
+    spec = service_spec(args.stack, config_file=args.config_file, service=args.service)
     spec = replace(spec, port=args.port or spec.port,
                    model_dir=choose_model_dir(spec, args.model_dir, args.download, args.download_to, downloads,
                                               echo=echo))
-    echo(f"stack {spec.stack}: entry script {shown(spec.entry_script)}, model folder {shown(spec.model_dir)} "
+    echo(f"{spec.label}: entry script {shown(spec.entry_script)}, model folder {shown(spec.model_dir)} "
          f"(AZUREML_MODEL_DIR)")
     return spec
 
@@ -341,7 +365,7 @@ class LocalService:
 
     def start(self) -> "LocalService":
         if self.spec.model_dir is None:
-            raise UsageError(f"no model folder chosen for stack {self.spec.stack}: see choose_model_dir")
+            raise UsageError(f"no model folder chosen for {self.spec.label}: see choose_model_dir")
         env = {**os.environ, "WORKER_COUNT": str(self.spec.worker_count), "AZUREML_MODEL_DIR": str(self.spec.model_dir)}
         if self.telemetry_endpoint:
             env.update(telemetry_environment(dict(self.spec.telemetry), self.telemetry_endpoint))
@@ -416,7 +440,7 @@ def main(argv: Optional[list[str]] = None, downloads: Optional[ModelDownloads] =
         return exit_code(exc)
     spec = replace(spec, worker_count=args.workers or spec.worker_count)
     if args.telemetry and not spec.telemetry:
-        print(f"error: stack {spec.stack} sends no telemetry (model-webapp:monitoring.enabled is false)", file=sys.stderr)
+        print(f"error: {spec.label} sends no telemetry (model-webapp:monitoring.enabled is false)", file=sys.stderr)
         return EXIT_USAGE
     sink = TelemetrySink(echo=echo) if args.telemetry else None
     if sink is not None:

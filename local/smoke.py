@@ -3,6 +3,7 @@
     python -m local.smoke --scoring-uri https://<app>.azurewebsites.net/score --stack prod \
         [--app NAME --resource-group RG]                                     (needed when the stack sets `access`)
     python -m local.smoke --scoring-uri http://127.0.0.1:5001/score                     (the local rehearsal)
+    python -m local.smoke --scoring-uri <models.iris.scoring_uri> --config-file examples/fleet.yaml --service iris
 
 deploy.yml runs it after each stack's `pulumi up`, with the stack's outputs. With --stack (or --config-file) the
 request is the stack's own smoke request (release.smokeRequest, through the settings model); the example
@@ -13,7 +14,9 @@ admits this machine for the duration of the test through a temporary access rule
 MODEL_WEBAPP_RUNNER_IP, else what api.ipify.org reports), removed afterwards; that needs --app, --resource-group and
 the subscription (--subscription, ARM_SUBSCRIPTION_ID or AZURE_SUBSCRIPTION_ID). While the container starts, App
 Service answers 502/503 or not at all: those are retried until --timeout (default: the stack's
-containerStartTimeLimit, else 600 s). Anything else but a 200 with one number per row fails at once.
+containerStartTimeLimit, else 600 s). Anything else but a 200 with one number per row fails at once. A stack with
+`models` is tested one service at a time: --service names it, and its own auth, access, smoke request and start
+limit apply (the scoring URI is that service's, from the stack's `models` output).
 
 Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the request or the stack file are wrong.
 """
@@ -36,6 +39,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
+from local.services import ServiceChoiceError, pick_service
 from offline.project import PROJECT_DIR
 from offline.stack_config import StackFileError, load_stack_config
 from providers.app_service import AzureSiteService, Site, SiteService, prediction_problem, runner_allowed
@@ -65,8 +69,9 @@ class StackAuth:
     request_path: Optional[Path] = None
 
 
-def stack_auth(stack: Optional[str], config_file: Optional[Path] = None) -> StackAuth:
-    """What the stack's settings say about callers, start-up and the smoke request: through the settings model."""
+def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service: Optional[str] = None) -> StackAuth:
+    """What the stack's settings (with `models`: the named service's) say about callers, start-up and the smoke
+    request: through the settings model."""
     try:
         config = load_stack_config(stack, config_file)
     except StackFileError as exc:
@@ -82,6 +87,10 @@ def stack_auth(stack: Optional[str], config_file: Optional[Path] = None) -> Stac
     except (ValueError, ValidationError) as exc:
         raise UsageError(f"stack {config.stack}'s settings are not valid ({str(exc).splitlines()[0]}): "
                          f"`python -m offline.plan --stack {config.stack}` names the key to fix") from None
+    try:
+        settings = pick_service(settings, service)
+    except ServiceChoiceError as exc:
+        raise UsageError(str(exc)) from None
     return StackAuth(audience=settings.auth.audiences[0] if settings.auth.enabled else None,
                      start_limit=float(settings.container_start_time_limit), rows=settings.smoke_rows,
                      restricted=settings.access is not None,
@@ -183,6 +192,7 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     parser.add_argument("--stack", help="read auth, access, the smoke request and containerStartTimeLimit from "
                                         "Pulumi.STACK.yaml")
     parser.add_argument("--config-file", type=Path, help="a stack file to read instead of Pulumi.STACK.yaml")
+    parser.add_argument("--service", help="with models in the stack: the service whose scoring URI this is")
     parser.add_argument("--audience", help="get a token for this audience (overrides the stack's; '' for none)")
     parser.add_argument("--sample", type=Path, help=f"request body (default: the stack's smoke request, else "
                                                     f"{SAMPLE.name})")
@@ -198,12 +208,16 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
             raise UsageError(f"--scoring-uri {args.scoring_uri!r} is not an http(s) URL: pass the stack's "
                              "scoring_uri output")
         from_stack = bool(args.stack or args.config_file)
-        settings = stack_auth(args.stack, args.config_file) if from_stack else StackAuth(None, None)
+        if args.service is not None and not from_stack:
+            raise UsageError(f"--service {args.service} picks a service of a stack: name the stack too (--stack or "
+                             "--config-file)")
+        settings = stack_auth(args.stack, args.config_file, args.service) if from_stack else StackAuth(None, None)
         if args.sample:
             body, rows = load_sample(args.sample)
         elif from_stack:
             if not settings.rows:
-                raise UsageError("the stack sends no smoke request (release.smokeRequest is empty): pass --sample")
+                key = f"models.{args.service}.release.smokeRequest" if args.service else "release.smokeRequest"
+                raise UsageError(f"the stack sends no smoke request ({key} is empty): pass --sample")
             body, rows = json.dumps({"data": settings.rows}).encode(), len(settings.rows)
         else:
             body, rows = load_sample(SAMPLE)
