@@ -2,6 +2,9 @@
 against its import floor: a new process that only imports every module the plan ends up importing.
 
     python -m benchmarks.plan [--stack prod] [--runs 10]
+    python -m benchmarks.plan --fleet 10 [--runs 10]   a stack of 10 models against the same stack with 1
+
+Both are timed interleaved in one run, so their ratio holds whatever else the machine is doing.
 """
 from __future__ import annotations
 
@@ -38,11 +41,52 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def fleet_file(folder: str, models: int) -> str:
+    """A stack file of `models` services on prod's shared plan (slots, autoscale, auth), each building the example's
+    package: the same work per model as a one-model stack."""
+    import json
+
+    service = {"model": {"name": "diabetes-ridge", "version": "1"},
+               "code": {"sourceDir": "model/src", "entryScript": "score.py", "environmentSpec": "model/environment.yml"},
+               "auth": {"enabled": True, "tenantId": "11111111-1111-1111-1111-111111111111",
+                        "clientId": "22222222-2222-2222-2222-222222222222",
+                        "allowedClientApplications": ["33333333-3333-3333-3333-333333333333"]}}
+    config = {"model-webapp:location": "westeurope", "model-webapp:sku": "P1v3",
+              "model-webapp:workspace": {"subscriptionId": "00000000-0000-0000-0000-000000000000",
+                                         "resourceGroup": "rg-aml", "name": "mlw-models"},
+              "model-webapp:autoscale": {"enabled": True, "minInstances": 2, "maxInstances": 5},
+              "model-webapp:models": {f"m{i}": service for i in range(1, models + 1)}}
+    path = os.path.join(folder, f"Pulumi.fleet{models}.yaml")
+    with open(path, "w") as f:
+        json.dump({"config": config}, f)  # JSON is YAML
+    return path
+
+
+def fleet(runs: int, models: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        one, many = fleet_file(folder, 1), fleet_file(folder, models)
+        commands = {n: [sys.executable, "-m", "offline.plan", "--config-file", path, "--format", "json",
+                        "--policy-config", "policies/config/prod.json"] for n, path in ((1, one), (models, many))}
+        times: dict[int, list[float]] = {1: [], models: []}
+        for _ in range(runs):  # interleaved, as above
+            for n, command in commands.items():
+                times[n].append(timed(command))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    for n, measured in times.items():
+        print(f"offline plan of {n} model(s), {runs} runs: min {min(measured):.2f} s, median "
+              f"{statistics.median(measured):.2f} s, max {max(measured):.2f} s")
+    print(f"{models} models / 1 model: {statistics.median(times[models]) / statistics.median(times[1]):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--fleet", type=int, metavar="N", help="time a stack of N models against one of 1")
     args = parser.parse_args()
+    if args.fleet:
+        fleet(args.runs, args.fleet)
+        return
     with tempfile.NamedTemporaryFile(suffix=".json") as modules:
         subprocess.run([sys.executable, "-c", RECORD, args.stack, modules.name], check=True)
         plan_cmd = [sys.executable, "-m", "offline.plan", "--stack", args.stack, "--format", "json"]
