@@ -65,13 +65,20 @@ def render_diff_table(comparison: Comparison) -> list[str]:
     if comparison.outputs:
         out += ["", "Outputs:"] + [f"  {property_line(p)}" for p in comparison.outputs]
     if comparison.meanings:
-        out += [""] + [_sentence(m.verdict.meaning) for m in comparison.meanings]
+        out += [""] + _meaning_lines(comparison)
     out += [""] + summary_lines(comparison)
     return out
 
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _meaning_lines(comparison: Comparison) -> list[str]:
+    """What each package and release will do; with several of a kind (a stack of several models), which one."""
+    kinds = [m.type for m in comparison.meanings]
+    return [f"{m.name}: {m.verdict.meaning}" if kinds.count(m.type) > 1 else _sentence(m.verdict.meaning)
+            for m in comparison.meanings]
 
 
 def _cell(text: str) -> str:
@@ -82,7 +89,7 @@ def render_diff_markdown(comparison: Comparison, violations: list[dict[str, Any]
     """One stack's diff for $GITHUB_STEP_SUMMARY: headline, a table of what changes, the full diff folded."""
     counts = comparison.counts()
     parts = [f"{counts[op]} {PHRASE[op]}" for op in PHRASE if counts[op]] or ["no changes"]
-    meanings = "; ".join(_sentence(m.verdict.meaning) for m in comparison.meanings)
+    meanings = "; ".join(_meaning_lines(comparison))
     out = [f"### Stack `{comparison.stack}`: {', '.join(parts)}", ""]
     if meanings:
         out += [f"**{_cell(meanings)}**", ""]

@@ -113,7 +113,8 @@ def port_matches_server(args, report):
 def ssh_disabled(args, report):
     if value(args.props, "sshEnabled") is not False:
         report("sshEnabled must be false: the package image needs no SSH daemon in production (Azure Policy \"App "
-               "Service apps should have SSH disabled\"); set model-webapp:sshEnabled false.")
+               "Service apps should have SSH disabled\"); set model-webapp:sshEnabled false (models.<service>."
+               "sshEnabled in a stack with models).")
 
 
 ALLOW_ALL = ("0.0.0.0/0", "::/0", "Any")
@@ -144,7 +145,8 @@ def custom_host_names(args, report):
         return
     if not LOWERCASE_FQDN.match(str(value(args.props, path) or "")):
         report(f"{path} must be a lowercase fully qualified domain name without a wildcard or a trailing dot (such as "
-               f"score.contoso.com): set {arg} through model-webapp:customDomain.hostName.")
+               f"score.contoso.com): set {arg} through model-webapp:customDomain.hostName "
+               "(models.<service>.customDomain.hostName in a stack with models).")
 
 
 def linux_plan(args, report):
@@ -192,7 +194,7 @@ def allowed_callers(args, report):
             value(args.props, f"{policy}.allowedPrincipals.identities")):
         report("Entra ID authentication lets any application in the tenant call the API: list the client ids that "
                "may call in model-webapp:auth.allowedClientApplications (or their object ids in "
-               "auth.allowedPrincipals).")
+               "auth.allowedPrincipals; models.<service>.auth... in a stack with models).")
 
 
 def _policy(name, description, validate, level, config=None):

@@ -79,7 +79,8 @@ def require_entra_auth(args: StackValidationArgs, report: ReportViolation) -> No
                  and value(a.props, "identityProviders.azureActiveDirectory.enabled") is True for a in mine)
         if not ok:
             report("the site must require Entra ID authentication and answer anonymous callers with 401: set "
-                   "model-webapp:auth.enabled true with tenantId and clientId.", site.urn)
+                   "model-webapp:auth.enabled true with tenantId and clientId (models.<service>.auth in a stack with "
+                   "models).", site.urn)
 
 
 def always_on(args: StackValidationArgs, report: ReportViolation) -> None:

@@ -188,6 +188,11 @@ def test_editing_one_models_code_rebuilds_and_releases_that_model_only(tmp_path,
                         "mw-fleet-wine-package": False}
     assert swaps == {"mw-fleet-diabetes-swap": False, "mw-fleet-iris-swap": True, "mw-fleet-wine-swap": False}
     assert [c["path"] for c in diff["outputChanges"]] == ["models.iris.image"]
+    # The summary says which model each sentence is about.
+    assert plan.main(["--config-file", str(config), "--against", str(old)]) == 0
+    text = capsys.readouterr().out
+    assert "mw-fleet-iris-package: package image: REBUILD" in text and "mw-fleet-iris-swap: release: SWAP" in text
+    assert "mw-fleet-wine-package: package image: no rebuild" in text
 
 
 # -- make plans: the example too, every failure named ---------------------------------------------------------------
