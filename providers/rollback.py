@@ -1,6 +1,7 @@
 """The emergency way back: swap the staging slot (which holds the previous image) into production at once.
 
     python -m providers.rollback --stack prod          # reads the stack's outputs with the Pulumi CLI
+    python -m providers.rollback --stack fleet --service iris      # one service of a stack with models
     python -m providers.rollback --resource-group RG --app NAME --slot staging [--subscription ID]
 
 No gate: the previous image was healthy in production minutes ago. The subscription comes from --subscription,
@@ -54,6 +55,7 @@ def _stack_outputs(stack: str) -> dict:
 def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService] = AzureSiteService) -> int:
     parser = argparse.ArgumentParser(prog="python -m providers.rollback", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="read resource group, app and slot from this stack's outputs")
+    parser.add_argument("--service", help="with a stack of several models: the service to roll back")
     parser.add_argument("--resource-group")
     parser.add_argument("--app")
     parser.add_argument("--slot")
@@ -65,7 +67,16 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
+    services = outputs.get("models") or {}
+    if services and args.service not in services:
+        print(f"error: stack {args.stack} serves {len(services)} models: pick one with --service "
+              f"({', '.join(sorted(services))})", file=sys.stderr)
+        return 2
+    if args.service and args.stack and not services:
+        print(f"error: stack {args.stack} serves one model: leave out --service", file=sys.stderr)
+        return 2
     group = args.resource_group or outputs.get("resource_group_name")
+    outputs = services.get(args.service, outputs)  # the service's app and slot; the group is the platform's
     app, slot = args.app or outputs.get("app_name"), args.slot or outputs.get("staging_slot")
     missing = [name for name, v in (("--resource-group", group), ("--app", app), ("--slot (the stack releases in "
                "place: there is no slot to roll back to)", slot), ("--subscription (or ARM_SUBSCRIPTION_ID)",

@@ -410,6 +410,18 @@ def test_the_rollback_command_swaps_back(capsys):
     assert "next `pulumi up` swaps nothing" in capsys.readouterr().out
 
 
+def test_the_rollback_of_one_service_of_a_stack_with_models(capsys, monkeypatch):
+    models = {"iris": {"app_name": "iris-app", "staging_slot": "staging"},
+              "wine": {"app_name": "wine-app", "staging_slot": "canary"}}
+    monkeypatch.setattr(rollback, "_stack_outputs", lambda _stack: {"resource_group_name": "rg", "models": models})
+    service = FakeSiteService(production=NEW, slot_image=OLD)
+    assert rollback.main(["--stack", "fleet", "--subscription", "s"], factory=service.factory) == 2
+    assert "pick one with --service (iris, wine)" in capsys.readouterr().err and service.swaps == 0
+    assert rollback.main(["--stack", "fleet", "--service", "wine", "--subscription", "s"],
+                         factory=service.factory) == 0
+    assert service.swaps == 1 and "site s/rg/wine-app" in service.calls and "swap canary" in service.calls
+
+
 def test_the_rollback_command_refuses_without_a_slot(capsys):
     assert rollback.main(["--resource-group", "rg", "--app", "app", "--subscription", "s"]) == 2
     assert "there is no slot to roll back to" in capsys.readouterr().err
