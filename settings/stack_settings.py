@@ -528,6 +528,8 @@ class SharedKeys(Part):
 
 
 class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known when worker_count is validated
+    """The stack's settings. With `models`, the top-level model keys hold only their defaults: read each model's from
+    `services` (one one-model Settings per service), never from the stack's own."""
     models: Optional[dict[text(SERVICE_NAME, "must be a service name: lowercase letters, digits and hyphens, "
                                "starting with a letter (it goes into the site's DNS name)"), Service]] = Field(
         None, description="Several models on the shared plan: service name -> the keys of one model (model, code, "
