@@ -597,7 +597,8 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         if self.models is None:
             self._smoke_rows, self._smoke_path = files.get(None, (None, None))
             return (self,)
-        share = max(1, self.sku.vcpus // len(self.models))  # every model's container runs on every instance
+        # Every model's container runs on every instance of the plan: fact: site-plan-shared-instances
+        share = max(1, self.sku.vcpus // len(self.models))
         views = []
         for name, service in self.models.items():
             view = self.model_copy(update={**{key: getattr(service, key) for key in PER_MODEL}, "models": None,
