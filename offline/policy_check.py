@@ -17,6 +17,7 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # what PolicyPack serves; pinned pulumi-policy 1.21
 
 from policies.pack import PACK_NAME, POLICIES
+from policies.resource_rules import RULE_TYPES
 from policies.props import WEB_APP
 
 from .mock_engine import SECRET, ProgramRun, Registration
@@ -108,13 +109,26 @@ def _unmarked_secret_settings(r: Registration) -> list[dict[str, Any]]:
             for s in settings if SECRET_SETTING.search(str(s.get("name"))) and s.get("value") != SECRET]
 
 
-def evaluate(run: ProgramRun, config: Optional[dict[str, dict[str, Any]]] = None) -> list[dict[str, Any]]:
-    config = config if config is not None else reconcile(pack_policy_infos(), {})[0]
-    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", POLICIES, EnforcementLevel.ADVISORY)
+def _servicer(policies: list, config: dict[str, dict[str, Any]]) -> _PolicyAnalyzerServicer:
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", policies, EnforcementLevel.ADVISORY)
     servicer.Configure(configure_request(config), None)
+    return servicer
+
+
+def evaluate(run: ProgramRun, config: Optional[dict[str, dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """Every rule's verdict on the run. Each resource goes to a servicer of the resource rules that look at its type
+    (RULE_TYPES, from the rules' own type filter): the pack converts a resource's inputs once per rule it holds, and
+    most resources concern two or three rules of twenty. Stack rules see the whole stack, as the engine sends it."""
+    config = config if config is not None else reconcile(pack_policy_infos(), {})[0]
+    servicer = _servicer(POLICIES, config)
+    by_type: dict[str, Optional[_PolicyAnalyzerServicer]] = {}
     found: list[dict[str, Any]] = []
     for r in run.registrations:
-        found += violations(servicer.Analyze(analyze_request(r), None), r.urn)
+        if r.type not in by_type:
+            rules = [p for p in POLICIES if p.name in RULE_TYPES and r.type in RULE_TYPES[p.name]]
+            by_type[r.type] = _servicer(rules, config) if rules else None
+        if by_type[r.type] is not None:
+            found += violations(by_type[r.type].Analyze(analyze_request(r), None), r.urn)
         found += _unmarked_secret_settings(r)
     found += violations(servicer.AnalyzeStack(analyze_stack_request(run.registrations), None))
     return [v if v["resource"] != "stack" else {**v, "resource": f"stack {run.stack}"} for v in found]

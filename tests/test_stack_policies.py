@@ -117,3 +117,46 @@ def test_two_services_with_one_custom_domain_violate_a_mandatory_rule_through_th
     assert found["resource"].rsplit("::", 1)[-1] in ("mw-dev-a-domain", "mw-dev-b-domain")
     assert found["message"].startswith("host name score.contoso.com is bound to two sites, ")
     assert "mw-dev-a-app in rg" in found["message"] and "mw-dev-b-app in rg" in found["message"]
+
+
+# -- offline, each resource goes only to the rules that look at its type ---------------------------------------------
+def _every_rule_on_every_resource(run, config):
+    """The pack as the engine drives it: one servicer of every rule, every resource sent to it."""
+    from pulumi_policy import EnforcementLevel
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    from offline.policy_check import _unmarked_secret_settings
+    from offline.policy_protocol import analyze_request, analyze_stack_request, configure_request, violations
+    from policies.pack import PACK_NAME, POLICIES
+
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", POLICIES, EnforcementLevel.ADVISORY)
+    servicer.Configure(configure_request(config), None)
+    found = []
+    for r in run.registrations:
+        found += violations(servicer.Analyze(analyze_request(r), None), r.urn) + _unmarked_secret_settings(r)
+    found += violations(servicer.AnalyzeStack(analyze_stack_request(run.registrations), None))
+    return [v if v["resource"] != "stack" else {**v, "resource": f"stack {run.stack}"} for v in found]
+
+
+def test_every_resource_rule_names_the_types_it_looks_at():
+    from policies.resource_rules import RESOURCE_POLICIES, RULE_TYPES
+
+    assert {p.name for p in RESOURCE_POLICIES} == set(RULE_TYPES) and all(RULE_TYPES.values())
+
+
+@pytest.mark.parametrize("stack, changes", [
+    ("dev", {}), ("prod", {}),
+    # A stack that breaks rules of several types at once: the same violations either way.
+    ("dev", {"sshEnabled": "true", "registryAccess": "adminCredentials", "tags": {"owner": "x"}}),
+])
+def test_rules_scoped_by_type_judge_exactly_as_every_rule_on_every_resource(stack, changes):
+    from offline.mock_engine import run_program
+    from offline.policy_check import evaluate, load_policy_config
+    from tests.helpers import stack_values
+
+    run = run_program(stack_values(stack, **changes), stack)
+    for config in (load_policy_config(stack), load_policy_config("a-stack-with-no-policy-config")):
+        scoped = evaluate(run, config)
+        assert sorted(map(json.dumps, scoped)) == sorted(map(json.dumps, _every_rule_on_every_resource(run, config)))
+        if changes:
+            assert scoped  # the comparison is not of two empty lists
