@@ -18,6 +18,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer  # what PolicyPack serv
 
 from policies.pack import PACK_NAME, POLICIES
 from policies.resource_rules import RULE_TYPES
+from policies.stack_rules import STACK_RULE_TYPES
 from policies.props import WEB_APP
 
 from .mock_engine import SECRET, ProgramRun, Registration
@@ -118,7 +119,8 @@ def _servicer(policies: list, config: dict[str, dict[str, Any]]) -> _PolicyAnaly
 def evaluate(run: ProgramRun, config: Optional[dict[str, dict[str, Any]]] = None) -> list[dict[str, Any]]:
     """Every rule's verdict on the run. Each resource goes to a servicer of the resource rules that look at its type
     (RULE_TYPES, from the rules' own type filter): the pack converts a resource's inputs once per rule it holds, and
-    most resources concern two or three rules of twenty. Stack rules see the whole stack, as the engine sends it."""
+    most resources concern two or three rules of twenty. Stack rules see the resources of the types they read
+    (STACK_RULE_TYPES)."""
     config = config if config is not None else reconcile(pack_policy_infos(), {})[0]
     servicer = _servicer(POLICIES, config)
     by_type: dict[str, Optional[_PolicyAnalyzerServicer]] = {}
@@ -130,6 +132,7 @@ def evaluate(run: ProgramRun, config: Optional[dict[str, dict[str, Any]]] = None
         if by_type[r.type] is not None:
             found += violations(by_type[r.type].Analyze(analyze_request(r), None), r.urn)
         found += _unmarked_secret_settings(r)
-    found += violations(servicer.AnalyzeStack(analyze_stack_request(run.registrations), None))
+    stack = [r for r in run.registrations if r.type in STACK_RULE_TYPES]
+    found += violations(servicer.AnalyzeStack(analyze_stack_request(stack), None))
     return [v if v["resource"] != "stack" else {**v, "resource": f"stack {run.stack}"} for v in found]
 

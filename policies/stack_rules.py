@@ -176,6 +176,11 @@ def _policy(name, description, validate, level):
     return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
 
 
+# Every type a stack rule above reads, directly or through a resource's dependencies: the offline plan sends the
+# stack rules these resources only (the pack converts every resource it is sent once per stack rule).
+STACK_RULE_TYPES = frozenset({*SITES, IDENTITY, ROLE_ASSIGNMENT, AUTH, AUTH_SLOT, PLAN, AUTOSCALE, WEB_APP_SLOT,
+                              *HOST_NAME_BINDINGS, SNI_BINDING, DIAGNOSTIC_SETTING})
+
 MANDATORY = EnforcementLevel.MANDATORY
 STACK_POLICIES = [
     _policy("acr-pull-least-privilege", "The pull identity gets exactly a pull role (AcrPull, or Repository Reader "

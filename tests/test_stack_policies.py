@@ -138,25 +138,34 @@ def _every_rule_on_every_resource(run, config):
     return [v if v["resource"] != "stack" else {**v, "resource": f"stack {run.stack}"} for v in found]
 
 
+STACK_RULES = {"acr-pull-least-privilege", "pull-assignment-before-site", "require-entra-auth", "web-app-always-on",
+               "autoscale-standard-tier", "slot-standard-tier", "custom-domain-sni-tls", "custom-domain-one-site",
+               "site-logs-to-workspace"}
+
+
 def test_every_resource_rule_names_the_types_it_looks_at():
     from policies.resource_rules import RESOURCE_POLICIES, RULE_TYPES
 
     assert {p.name for p in RESOURCE_POLICIES} == set(RULE_TYPES) and all(RULE_TYPES.values())
 
 
-@pytest.mark.parametrize("stack, changes", [
-    ("dev", {}), ("prod", {}),
-    # A stack that breaks rules of several types at once: the same violations either way.
-    ("dev", {"sshEnabled": "true", "registryAccess": "adminCredentials", "tags": {"owner": "x"}}),
+@pytest.mark.parametrize("stack, changes, stack_rule_fires", [
+    ("dev", {}, False), ("prod", {}, False),
+    # Stacks that break resource and stack rules of several kinds: the same violations either way.
+    ("dev", {"sshEnabled": "true", "registryAccess": "adminCredentials", "tags": {"owner": "x"}}, False),
+    ("dev", {"monitoring": {"enabled": False}, "customDomain": {"hostName": "score.contoso.com"}}, True),
+    ("prod", {"auth": None, "monitoring": {"enabled": False}}, True),
 ])
-def test_rules_scoped_by_type_judge_exactly_as_every_rule_on_every_resource(stack, changes):
+def test_rules_scoped_by_type_judge_exactly_as_every_rule_on_every_resource(stack, changes, stack_rule_fires):
     from offline.mock_engine import run_program
     from offline.policy_check import evaluate, load_policy_config
     from tests.helpers import stack_values
 
-    run = run_program(stack_values(stack, **changes), stack)
+    values = stack_values(stack, **changes)
+    run = run_program(values, stack)
     for config in (load_policy_config(stack), load_policy_config("a-stack-with-no-policy-config")):
         scoped = evaluate(run, config)
         assert sorted(map(json.dumps, scoped)) == sorted(map(json.dumps, _every_rule_on_every_resource(run, config)))
         if changes:
             assert scoped  # the comparison is not of two empty lists
+            assert any(v["rule"] in STACK_RULES for v in scoped) or not stack_rule_fires
