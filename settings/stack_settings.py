@@ -596,7 +596,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         """One one-model Settings per service: the shared keys, and that service's own."""
         if self.models is None:
             self._smoke_rows, self._smoke_path = files.get(None, (None, None))
-            return (self,)
+            return ()  # `services` is the stack itself (held here, it would compare with itself forever)
         # Every model's container runs on every instance of the plan: fact: site-plan-shared-instances
         share = max(1, self.sku.vcpus // len(self.models))
         views = []

@@ -279,3 +279,61 @@ def test_the_second_model_without_a_smoke_request_is_a_settings_error_naming_the
     assert f"release.smokeRequest is not set: no smoke request for this stack's code: create " \
            f"{(model / 'sample-request.json').as_posix()}" in err
     assert "model/sample-request.json" not in err.replace((model / "sample-request.json").as_posix(), "")
+
+
+# -- several models: models.<service> -------------------------------------------------------------------------------
+CHURN = {"model": {"name": "churn-linear", "version": "3"},
+          "code": {"sourceDir": "tests/fixtures/second-model/src", "entryScript": "predict.py",
+                   "environmentSpec": "tests/fixtures/second-model/requirements.txt"}}
+DIABETES = {"model": {"name": "diabetes-ridge", "version": "1"}}
+
+
+def fleet(**models) -> dict:
+    return dict(model=None, code=None, models=models)
+
+
+def test_each_service_is_a_one_model_view_with_the_shared_keys():
+    settings = settings_of("prod", promoteFrom=None, auth=None, **fleet(diabetes=DIABETES, churn=CHURN))
+    diabetes, churn = settings.services
+    assert (diabetes.service, churn.service) == ("diabetes", "churn")
+    assert (diabetes.resource_name(), churn.resource_name()) == ("mw-prod-diabetes", "mw-prod-churn")
+    assert churn.code.entry_script == "predict.py" and churn.model.version == "3"
+    assert churn.smoke_rows != diabetes.smoke_rows and len(churn.smoke_rows[0]) == 4  # each its own request
+    assert {s.sku.name for s in settings.services} == {"P1v3"} and all(s.autoscale.enabled for s in settings.services)
+    assert [s.worker_count for s in settings.services] == [1, 1]  # P1v3's 2 vCPUs shared by two models
+    dev = settings_of("dev")
+    assert dev.services == (dev,) and dev.service is None and dev.resource_name() == "mw-dev"
+
+
+def test_a_services_own_worker_count_is_kept():
+    settings = settings_of("prod", promoteFrom=None, auth=None,
+                           **fleet(diabetes={**DIABETES, "workerCount": 5}, churn=CHURN))
+    assert [s.worker_count for s in settings.services] == [5, 1]
+
+
+def test_both_forms_at_once_are_refused_naming_each_key_to_move():
+    text = problems_of("dev", models={"diabetes": DIABETES})
+    assert "model-webapp:model" in text and "is a key of one model" in text
+    assert "model-webapp:code" in text  # dev's stack file sets code too
+
+
+@pytest.mark.parametrize("models, key, fragment", [
+    ({"Diabetes": DIABETES}, "models.Diabetes", "must be a service name"),
+    ({"a" * 50: DIABETES}, "models." + "a" * 50, "longer than App Service's 60"),
+    ({"one": {**DIABETES, "customDomain": {"hostName": "score.contoso.com"}},
+      "two": {**CHURN, "customDomain": {"hostName": "score.contoso.com"}}},
+     "models.two.customDomain.hostName", "is also models.one's custom domain"),
+    ({}, "models", "lists no model"),
+])
+def test_a_bad_models_map_names_the_key(models, key, fragment):
+    text = problems_of("dev", **fleet(**models)) if models else problems_of("dev", model=None, code=None, models={})
+    assert f"model-webapp:{key}" in text and fragment in text
+
+
+def test_every_problem_of_several_services_is_listed_at_once():
+    text = problems_of("dev", sku="X9", **fleet(one={"model": {"name": "a"}}, two={**CHURN, "sshEnabled": "yes"},
+                                                three={"model": DIABETES["model"], "code": {"sourceDir": "nope"}}))
+    for line in ("model-webapp:sku", "models.one.model.version", "models.two.sshEnabled",
+                 "models.three.code.sourceDir"):
+        assert f"model-webapp:{line}" in text or line in text
+    assert text.count("\n  - ") >= 4
