@@ -59,6 +59,9 @@ class Platform(pulumi.ComponentResource):
             kind="Linux",
             reserved=True,
             sku=web.SkuDescriptionArgs(name=s.sku.name, tier=s.sku.tier, capacity=s.instance_count),
+            # Left out when off, so a plan that never was zone-redundant sees no change. Switching an existing
+            # plan is an update, where Azure allows it (fact: zone-existing-plan-update).
+            **({"zone_redundant": True} if s.zone_redundancy else {}),
             tags=tags,
             # With autoscale on, the autoscale setting owns the instance count: a refresh must not read its
             # scale-out as drift and the next up reset it. Nested paths are the engine's camelCase ones.

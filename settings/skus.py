@@ -44,9 +44,17 @@ class Sku:
     def supports_autoscale(self) -> bool:
         return self.tier in AUTOSCALE_TIERS
 
+    @property
+    def supports_zone_redundancy(self) -> bool:
+        return self.tier in ZONE_REDUNDANT_TIERS
+
 
 # fact: sku-autoscale-slots-from-standard
 AUTOSCALE_TIERS = ("Standard", "PremiumV2", "PremiumV3", "PremiumMV3", "PremiumV4", "PremiumMV4")
+# Learn, Reliability in Azure App Service: "You must use the Premium v2-4 or Isolated v2 plan types and have a minimum
+# of two instances"; Isolated v2 needs an App Service Environment, which this stack does not make.
+# fact: zone-premium-tiers-two-instances
+ZONE_REDUNDANT_TIERS = ("PremiumV2", "PremiumV3", "PremiumMV3", "PremiumV4", "PremiumMV4")
 
 # (name, tier, vCPUs, memory GiB, most instances)
 # fact: sku-tier-names

@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
 from .images import IMAGE_PATTERN, IMAGE_SHAPE
-from .regions import region_problem
+from .regions import ZONES_SOURCE, has_zones, region_problem
 from .skus import AUTOSCALE_TIERS, SKUS, Sku, sku_problem
 
 NAMESPACE = "model-webapp"
@@ -65,6 +65,17 @@ def _flag_text(value: Any) -> Any:
 
 Guid = text(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", "must be a GUID")
 Flag = Annotated[bool, BeforeValidator(_flag_text), Field(strict=True)]  # true or false, not "yes"
+
+def _zone_flag(value: Any) -> Any:
+    # A flag with a third word: 1 or "yes" must not pass for true (Literal[True] alone would take 1).
+    value = _flag_text(value)
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise PydanticCustomError("allowed", "must be auto, true or false")
+
+
+ZoneFlag = Annotated[Literal["auto", True, False], BeforeValidator(_zone_flag), WithJsonSchema(
+    {"anyOf": [{"type": "string", "enum": ["auto", "true", "false"]}, {"type": "boolean"}]})]
 Percent, Count = Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=30)]
 Frozen = AfterValidator(MappingProxyType)
 
@@ -380,6 +391,25 @@ def _plan_name_problem(prefix: str, stack: str) -> list[tuple[str, Any, str]]:
              f"{AUTONAME_SUFFIX}) longer than App Service's {PLAN_NAME_LIMIT}: shorten namePrefix or the stack name")]
 
 
+def _zone_obstacle(s: "Settings") -> Optional[str]:
+    """Why the plan cannot be zone-redundant; None when it can."""
+    sku, auto, cloud = s.sku, s.autoscale, getattr(s, "cloud", None)
+    if not sku.supports_zone_redundancy:  # fact: zone-premium-tiers-two-instances
+        return (f"zone redundancy needs a Premium v2, v3 or v4 sku; sku {sku.name} is {sku.tier}: raise the sku, or set "
+                "zoneRedundant to auto or false")
+    # Autoscale may scale in to its minimum: that, not the start count, is what must stay spread over two zones.
+    # Azure would run and bill two instances anyway (fact: zone-two-instance-floor); the stack says so up front.
+    floor = auto.min_instances if auto.enabled else s.instance_count
+    if floor < 2:
+        now = f"autoscale.minInstances is {floor}" if auto.enabled else "without autoscale the plan runs one instance"
+        return (f"zone redundancy needs at least two instances and {now}: enable autoscale with minInstances 2 or "
+                "more, or set zoneRedundant to auto or false")
+    if not has_zones(s.location, cloud):  # fact: zone-regions-per-cloud
+        return (f"location {s.location} has no availability zones (the list: {ZONES_SOURCE}): deploy to a region with "
+                "zones, or set zoneRedundant to auto or false")
+    return None
+
+
 def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str) -> list[tuple[str, Any, str]]:
     """What one model's keys cannot do on the shared plan's SKU (prefix: "" or models.<name>.)."""
     problems = []
@@ -521,6 +551,10 @@ class SharedKeys(Part):
                                          "before the site is created, so its first image pull is authorised.")
     workspace: Workspace = Field(description="The Azure ML workspace (required).")
     autoscale: Autoscale = Field(Autoscale(), description="CPU autoscale of the plan (Standard tier or above).")
+    zone_redundant: ZoneFlag = Field("auto", description="Spread the plan's instances over the region's availability "
+                                     "zones. auto: on for a Premium v2/v3/v4 plan of two or more instances (autoscale "
+                                     "minInstances) in a region with zones, off otherwise; true where that is "
+                                     "impossible is refused.")
     monitoring: Monitoring = Field(Monitoring(), description="Logs, telemetry and alerts (see When something goes wrong).")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
@@ -584,6 +618,8 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         problems += [(f"autoscale.{key}", count, f"must be a whole number from 1 to {sku.max_instances} on {sku.name}")
                      for key in ("minInstances", "maxInstances", "defaultInstances")
                      for count in [getattr(auto, to_snake(key))] if auto.enabled and count > sku.max_instances]
+        if self.zone_redundant is True and _zone_obstacle(self):
+            problems.append(("zoneRedundant", True, _zone_obstacle(self)))
         if self.models is None:
             problems += _model_problems(self, sku, "")
         else:
@@ -649,6 +685,11 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
     @property
     def uses_managed_identity(self) -> bool:
         return self.registry_access == "managedIdentity"
+
+    @property
+    def zone_redundancy(self) -> bool:
+        """Whether the plan is zone-redundant: zoneRedundant, or for auto whether the plan can be."""
+        return _zone_obstacle(self) is None if self.zone_redundant == "auto" else self.zone_redundant
 
     @property
     def instance_count(self) -> int:
