@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 from pulumi_azure_native import applicationinsights, monitor, operationalinsights, web
@@ -31,6 +31,7 @@ class MonitoringHub:
     connection_string: pulumi.Output[str]
     action_group_id: Optional[pulumi.Output[str]]
     settings: Monitoring
+    tags: Mapping[str, str]  # the stack's: the alerts carry them too
 
 
 def shared_monitoring(name: str, s: Settings, group_name: pulumi.Input[str],
@@ -62,7 +63,7 @@ def shared_monitoring(name: str, s: Settings, group_name: pulumi.Input[str],
                              for i, address in enumerate(m.alert_emails)],
             tags=tags, opts=child).id
     return MonitoringHub(workspace_id, pulumi.Output.secret(insights.instrumentation_key),
-                         pulumi.Output.secret(insights.connection_string), action_group, m)
+                         pulumi.Output.secret(insights.connection_string), action_group, m, tags)
 
 
 def telemetry_settings(hub: Optional[MonitoringHub]) -> dict[str, pulumi.Input[str]]:
@@ -99,7 +100,8 @@ def _alert(name: str, hub: MonitoringHub, group_name: pulumi.Input[str], scope: 
                                                metric_name=metric, metric_namespace=namespace, operator=operator,
                                                threshold=threshold, time_aggregation=aggregation)]),
         actions=[monitor.MetricAlertActionArgs(action_group_id=hub.action_group_id)] if hub.action_group_id else None,
-        opts=pulumi.ResourceOptions(parent=parent))
+        # fact: tag-metric-alerts
+        tags=dict(hub.tags), opts=pulumi.ResourceOptions(parent=parent))
 
 
 def site_alerts(name: str, hub: Optional[MonitoringHub], group_name: pulumi.Input[str], site: web.WebApp,
