@@ -20,7 +20,9 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
-from .images import IMAGE_PATTERN, IMAGE_SHAPE
+from .clouds import ENVIRONMENT_KEY, PACKAGING, PUBLIC, Cloud, cloud_problem
+from .clouds import cloud as cloud_named
+from .images import image_problem, image_shape
 from .regions import ZONES_SOURCE, has_zones, region_problem
 from .skus import AUTOSCALE_TIERS, SKUS, Sku, sku_problem
 
@@ -66,6 +68,7 @@ def _flag_text(value: Any) -> Any:
 Guid = text(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", "must be a GUID")
 Flag = Annotated[bool, BeforeValidator(_flag_text), Field(strict=True)]  # true or false, not "yes"
 
+
 def _zone_flag(value: Any) -> Any:
     # A flag with a third word: 1 or "yes" must not pass for true (Literal[True] alone would take 1).
     value = _flag_text(value)
@@ -89,8 +92,17 @@ def _sku(name: Any) -> Sku:
     return SKUS[str(name)]
 
 
-def _region(location: str) -> str:
-    problem = region_problem(location)
+def _context_cloud(info: ValidationInfo) -> Cloud:
+    """The stack's cloud, handed in with the validation context (a name or a Cloud); an unknown name is reported
+    by Settings.from_config, and the rest is judged as in the public cloud meanwhile."""
+    given = (info.context or {}).get("cloud")
+    if isinstance(given, Cloud):
+        return given
+    return PUBLIC if cloud_problem(given) else cloud_named(given)
+
+
+def _region(location: str, info: ValidationInfo) -> str:
+    problem = region_problem(location, _context_cloud(info).ml_cloud)
     if problem:
         raise PydanticCustomError("allowed", problem)
     return location
@@ -326,10 +338,14 @@ class Monitoring(Part):
                              "this.")
 
 
-def _pinned(image: Optional[str]) -> Optional[str]:
-    if image and not IMAGE_PATTERN.match(image):
-        raise PydanticCustomError("allowed", f"must be pinned by digest: {IMAGE_SHAPE} (a tag such as :latest is "
-                                  "refused; leave it empty to build the package)")
+def _pinned(image: Optional[str], info: ValidationInfo) -> Optional[str]:
+    cloud = _context_cloud(info)
+    problem = image_problem(image, cloud) if image else None
+    if problem and problem.startswith("is not pinned"):
+        raise PydanticCustomError("allowed", f"must be pinned by digest: {image_shape(cloud)} (a tag such as :latest "
+                                  "is refused; leave it empty to build the package)")
+    if problem:
+        raise PydanticCustomError("allowed", problem)
     return image or None
 
 
@@ -410,9 +426,15 @@ def _zone_obstacle(s: "Settings") -> Optional[str]:
     return None
 
 
-def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str) -> list[tuple[str, Any, str]]:
-    """What one model's keys cannot do on the shared plan's SKU (prefix: "" or models.<name>.)."""
+def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str, cloud: Cloud = PUBLIC) -> list[tuple[str, Any, str]]:
+    """What one model's keys cannot do on the shared plan's SKU, or in the stack's cloud (prefix: "" or
+    models.<name>.)."""
     problems = []
+    missing = cloud.missing(PACKAGING)
+    if missing and not (keys.image or keys.promote_from):
+        problems.append((f"{prefix}image", None, f"{missing.feature} is not offered in {cloud.title} "
+                         f"({missing.source}), and without image the stack builds its package with it: "
+                         f"{missing.alternative}"))
     if keys.image and keys.promote_from:
         problems.append((f"{prefix}promoteFrom", keys.promote_from, "set either image or promoteFrom, not both"))
     if keys.release.strategy == "slot" and not sku.supports_slots:
@@ -506,7 +528,8 @@ class ModelKeys(Part):
     container_start_time_limit: int = Field(600, ge=60, le=1800, description="Seconds App Service waits for the "
                                             "container to answer (WEBSITES_CONTAINER_START_TIME_LIMIT).")
     image: Annotated[Optional[str], AfterValidator(_pinned)] = Field(
-        None, description=f"A ready image {IMAGE_SHAPE}; empty means the stack builds its own package.")
+        None, description="A ready image <registry>.<the cloud's registry domain>/<repository>@sha256:<64 hex digits> "
+        "(the registry in the stack's cloud, azure-native:environment); empty means the stack builds its own package.")
     promote_from: Annotated[Optional[text(r"^([\w.-]+/){0,2}[\w.-]+$", "must be a stack name: dev, or <org>/<project>/"
                                           "<stack>")], BeforeValidator(lambda v: v or None)] = Field(
         None, description="A stack (dev, or org/model-webapp/dev) whose image output this stack deploys.")
@@ -570,6 +593,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         "image or promoteFrom, workerCount, release, auth, access, customDomain, serverEnvironment, "
         "containerStartTimeLimit, sshEnabled, ...). Unset: the top-level keys describe the stack's one model.")
     _stack: str = PrivateAttr("")
+    _cloud: Cloud = PrivateAttr(PUBLIC)
     _smoke_rows: Optional[list] = PrivateAttr(None)
     _smoke_path: Optional[Path] = PrivateAttr(None)
     _service: Optional[str] = PrivateAttr(None)  # the models entry this view is of; None: a one-model stack
@@ -611,6 +635,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
     @model_validator(mode="after")
     def _across_keys(self, info: ValidationInfo) -> "Settings":
         self._stack, sku, auto = (info.context or {}).get("stack", ""), self.sku, self.autoscale
+        self._cloud = _context_cloud(info)
         problems = []
         if auto.enabled and not sku.supports_autoscale:
             problems.append(("autoscale.enabled", True, f"autoscale needs a {'/'.join(AUTOSCALE_TIERS)} SKU; sku "
@@ -621,10 +646,10 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         if self.zone_redundant is True and _zone_obstacle(self):
             problems.append(("zoneRedundant", True, _zone_obstacle(self)))
         if self.models is None:
-            problems += _model_problems(self, sku, "")
+            problems += _model_problems(self, sku, "", self._cloud)
         else:
             for name, service in self.models.items():
-                problems += _model_problems(service, sku, f"models.{name}.")
+                problems += _model_problems(service, sku, f"models.{name}.", self._cloud)
         check(problems)
         return self
 
@@ -639,7 +664,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         for name, service in self.models.items():
             view = self.model_copy(update={**{key: getattr(service, key) for key in PER_MODEL}, "models": None,
                                            "worker_count": service.worker_count or share})
-            view._stack, view._service, view._services = self._stack, name, ()
+            view._stack, view._service, view._services, view._cloud = self._stack, name, (), self._cloud
             view._smoke_rows, view._smoke_path = files.get(name, (None, None))
             views.append(view)
         return tuple(views)
@@ -683,6 +708,11 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         return self._stack
 
     @property
+    def cloud(self) -> Cloud:
+        """The stack's cloud (azure-native:environment): every host and authority the stack names comes from it."""
+        return self._cloud
+
+    @property
     def uses_managed_identity(self) -> bool:
         return self.registry_access == "managedIdentity"
 
@@ -711,12 +741,19 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
             raw[key] = value = config.get(key)  # text; objects and lists as JSON text
             with contextlib.suppress(json.JSONDecodeError):
                 raw[key] = json.loads(value) if value and value.lstrip()[:1] in "{[" else value
+        # The cloud is the azure-native provider's own key, so the default provider and the stack agree on it.
+        environment = pulumi.Config(ENVIRONMENT_KEY.split(":")[0]).get(ENVIRONMENT_KEY.split(":")[1])
+        problems = [f"{ENVIRONMENT_KEY} = {environment!r} {cloud_problem(environment)}"] \
+            if cloud_problem(environment) else []
         try:
-            return cls.model_validate(raw, context={"stack": stack, "project_dir": project_dir or PROJECT_DIR})
+            settings = cls.model_validate(raw, context={"stack": stack, "project_dir": project_dir or PROJECT_DIR,
+                                                        "cloud": environment})
         except ValidationError as exc:
-            problems = [line for error in exc.errors() for line in describe(error)]
+            problems += [line for error in exc.errors() for line in describe(error)]
+        if problems:
             raise pulumi.RunError(f"stack '{stack}' has {len(problems)} configuration problem(s):\n"
                                   + "\n".join(f"  - {p}" for p in problems)) from None
+        return settings
 
 
 def _show(value: Any) -> str:
