@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol
 
+from settings.clouds import PUBLIC, Cloud
+
 PRODUCTION = "production"
 RUNNER_RULE = "release-gate"  # the name of the runner's temporary access rule: the only rule a release adds or removes
 RUNNER_RULE_PRIORITY = 90  # before the stack's own allow rules (100+) and whatever Deny comes after them
@@ -42,12 +44,20 @@ def token_claims(token: str) -> str:
         return "the token is not a JWT (its claims cannot be read)"
 
 
-def web_client(subscription_id: str):
-    """A WebSiteManagementClient for one call: nothing made here outlives the provider call that made it."""
+def credential(cloud: Cloud = PUBLIC):
+    """A DefaultAzureCredential of the cloud's authority: a token of another cloud's is refused by its services."""
     from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(authority=cloud.authority)  # fact: cloud-authority-host
+
+
+def web_client(subscription_id: str, cloud: Cloud = PUBLIC):
+    """A WebSiteManagementClient for one call: nothing made here outlives the provider call that made it."""
     from azure.mgmt.web import WebSiteManagementClient
 
-    return WebSiteManagementClient(DefaultAzureCredential(), subscription_id)
+    # azure-mgmt-web defaults to the public cloud's ARM for both: set them from the stack's cloud.
+    return WebSiteManagementClient(credential(cloud), subscription_id, base_url=cloud.arm_endpoint,  # fact: cloud-arm
+                                   credential_scopes=[cloud.arm_scope])
 
 
 def prediction_problem(status: int, body: str, rows: int) -> Optional[str]:
@@ -69,6 +79,7 @@ class Site:
     subscription_id: str
     resource_group: str
     name: str
+    cloud: Cloud = PUBLIC
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,7 @@ class AzureSiteService:
         self.site = site
 
     def _client(self):
-        return web_client(self.site.subscription_id)
+        return web_client(self.site.subscription_id, self.site.cloud)
 
     def _config(self, slot: Optional[str]):
         apps, s = self._client().web_apps, self.site
@@ -268,9 +279,7 @@ class AzureSiteService:
             s.resource_group, s.name, CsmSlotEntity(target_slot=slot, preserve_vnet=True)).result()
 
     def token(self, audience: str) -> str:
-        from azure.identity import DefaultAzureCredential
-
-        return DefaultAzureCredential().get_token(f"{audience.rstrip('/')}/.default").token
+        return credential(self.site.cloud).get_token(f"{audience.rstrip('/')}/.default").token
 
     def access_rules(self, slot: Optional[str]) -> AccessRules:
         config = self._config(slot)

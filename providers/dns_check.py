@@ -23,6 +23,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
+from settings.clouds import cloud
 from settings.stack_settings import HOST_NAME
 from .app_service import Site
 from .host_names import AzureHostNames, HostNameAnalysis, HostNameService, parse_site
@@ -117,7 +118,7 @@ class HostNameDnsCheckProvider(ResourceProvider):
         return None  # nothing was made
 
     def _wait(self, props: dict[str, Any]) -> None:
-        site, _ = parse_site(props["site_id"])
+        site, _ = parse_site(props["site_id"], cloud(props.get("cloud")))
         service = (getattr(self, "service_factory", None) or AzureHostNames)(site)
         host, records, zone = props["host_name"], list(props["records"]), props.get("zone")
         sleep, deadline = getattr(self, "sleep", time.sleep), time.monotonic() + float(props.get("wait_seconds") or 0)
@@ -151,7 +152,9 @@ class HostNameDnsCheck(pulumi.dynamic.Resource, module="model-webapp", name="Hos
     records: pulumi.Output[list]
 
     def __init__(self, name: str, site_id: pulumi.Input[str], host_name: str, records: pulumi.Input[list],
-                 wait_seconds: int, zone: Optional[str], opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 wait_seconds: int, zone: Optional[str], opts: Optional[pulumi.ResourceOptions] = None,
+                 cloud: Optional[str] = None) -> None:
+        # cloud only outside the public cloud: public stacks' checks keep the inputs they were created with.
         super().__init__(HostNameDnsCheckProvider(), name,
                          {"site_id": site_id, "host_name": host_name, "records": records,
-                          "wait_seconds": wait_seconds, "zone": zone}, opts)
+                          "wait_seconds": wait_seconds, "zone": zone, **({"cloud": cloud} if cloud else {})}, opts)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
+from settings.clouds import PUBLIC, Cloud
+
 from .app_service import Site, web_client
 
 SNI = "SniEnabled"
@@ -58,12 +60,13 @@ def _text(value) -> Optional[str]:
     return None if value is None else str(getattr(value, "value", value))
 
 
-def parse_site(arm_id: str) -> tuple[Site, Optional[str]]:
-    """The site of a site id or host-name binding id, and the binding's host name (None for a site id)."""
+def parse_site(arm_id: str, cloud: Cloud = PUBLIC) -> tuple[Site, Optional[str]]:
+    """The site of a site id or host-name binding id, in the stack's cloud, and the binding's host name (None for a
+    site id)."""
     found = _ARM_ID.match(arm_id or "")
     if found is None or found["kind"].lower() != "sites":
         raise ValueError(f"{arm_id!r} is not the ARM id of an App Service site or one of its host-name bindings")
-    return Site(found["subscription_id"], found["resource_group"], found["name"]), found["host"]
+    return Site(found["subscription_id"], found["resource_group"], found["name"], cloud), found["host"]
 
 
 def parse_certificate(arm_id: str) -> tuple[str, str]:
@@ -81,7 +84,7 @@ class AzureHostNames:
         self.site = site
 
     def _client(self):
-        return web_client(self.site.subscription_id)
+        return web_client(self.site.subscription_id, self.site.cloud)
 
     def analyze(self, host_name: str) -> HostNameAnalysis:
         s = self.site

@@ -18,6 +18,7 @@ from pulumi.runtime.rpc import UNKNOWN  # what preview passes for a value not kn
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, \
     UpdateResult
 
+from settings.clouds import Cloud, cloud
 from settings.images import parse_image
 from .packaging import (PRIVATE_LINK, AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest,
                         PackagingService, build_error, split_image)
@@ -49,6 +50,11 @@ def package_key(props: dict[str, Any]) -> str:
     """One hash of every input that shapes the image."""
     material = {k: props.get(k) for k in REBUILD_KEYS}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _cloud(props: dict[str, Any]) -> Cloud:
+    # Only a stack outside the public cloud sends the input: public stacks' packages keep their inputs as they were.
+    return cloud(props.get("cloud"))
 
 
 def _workspace(props: dict[str, Any]) -> Workspace:
@@ -89,8 +95,8 @@ class ModelPackageProvider(ResourceProvider):
             self.service_factory = service_factory
 
     def _service(self, props: dict[str, Any]) -> PackagingService:
-        factory = getattr(self, "service_factory", None) or AzureMLPackaging
-        return factory(_workspace(props))
+        factory = getattr(self, "service_factory", None)
+        return factory(_workspace(props)) if factory else AzureMLPackaging(_workspace(props), _cloud(props))
 
     # -- check / diff: no service calls ------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -207,10 +213,10 @@ class ModelPackageProvider(ResourceProvider):
     def _inspect(self, service: PackagingService, built: BuiltEnvironment,
                  props: dict[str, Any]) -> tuple[str, ImageFacts]:
         """The image pinned by digest, and what its config says it runs; refuses one that cannot serve the model."""
-        login_server, repository, digest, tag = split_image(built.image)
+        login_server, repository, digest, tag = split_image(built.image, _cloud(props))
         if digest is None:
             digest = resolve_digest(service, login_server, repository, tag)
-        image = parse_image(f"{login_server}/{repository}@{digest}").group(0)
+        image = parse_image(f"{login_server}/{repository}@{digest}", _cloud(props)).group(0)
         base = props.get("environment_asset") or "azureml:{}:{}".format(*self._base_name(props))
         facts = image_facts(read_config(service, login_server, repository, digest), image=image,
                             entry_script=props["entry_script"], base_image=service.base_image(base))

@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Protocol
 
-from settings.images import IMAGE_PATTERN, IMAGE_SHAPE
+from settings.clouds import PUBLIC, Cloud
+from settings.images import image_pattern, image_shape
 from settings.stack_settings import Workspace
 
 from .registry_images import Manifest
 
 # Base image for an environment built from a conda or pip spec (Azure ML's own CPU inference base).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
-TAGGED_IMAGE = re.compile(r"^(?P<login_server>[a-z0-9]{5,50}\.azurecr\.io)/(?P<repository>[a-z0-9][a-z0-9._/-]*):"
-                          r"(?P<tag>[\w][\w.-]{0,127})$")
+
+
+def tagged_image(cloud: Cloud = PUBLIC) -> re.Pattern:
+    return re.compile(rf"^(?P<login_server>[a-z0-9]{{5,50}}\.{re.escape(cloud.registry_suffix)})/"
+                      r"(?P<repository>[a-z0-9][a-z0-9._/-]*):(?P<tag>[\w][\w.-]{0,127})$")
 
 
 @dataclass(frozen=True)
@@ -91,17 +95,17 @@ def conda_spec(spec_path: Path) -> "str | dict":
             "dependencies": ["python=3.11", "pip", {"pip": requirements}]}
 
 
-def split_image(image: Optional[str]) -> tuple[str, str, Optional[str], Optional[str]]:
+def split_image(image: Optional[str], cloud: Cloud = PUBLIC) -> tuple[str, str, Optional[str], Optional[str]]:
     """(login server, repository, digest, tag) of an image the service reported; raises on anything else."""
-    pinned = IMAGE_PATTERN.match(image or "")
+    pinned = image_pattern(cloud).match(image or "")
     if pinned:
         return pinned["login_server"], pinned["repository"], pinned["digest"], None
-    tagged = TAGGED_IMAGE.match(image or "")
+    tagged = tagged_image(cloud).match(image or "")
     if tagged:
         return tagged["login_server"], tagged["repository"], None, tagged["tag"]
     raise PackageBuildError(
-        f"the package build reported image {image!r}, which is neither {IMAGE_SHAPE} nor <registry>.azurecr.io/"
-        "<repository>:<tag>; the web app cannot be pointed at it"
+        f"the package build reported image {image!r}, which is neither {image_shape(cloud)} nor "
+        f"<registry>.{cloud.registry_suffix}/<repository>:<tag>; the web app cannot be pointed at it"
     )
 
 
@@ -128,15 +132,19 @@ def build_error(exc: BaseException, request: PackageRequest) -> PackageBuildErro
 class AzureMLPackaging:
     """PackagingService on azure-ai-ml; one MLClient per instance, one instance per provider call."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, cloud: Cloud = PUBLIC) -> None:
         self.workspace = workspace
+        self.cloud = cloud
 
     def _client(self):
         from azure.ai.ml import MLClient
         from azure.identity import DefaultAzureCredential
 
-        return MLClient(DefaultAzureCredential(), self.workspace.subscription_id, self.workspace.resource_group,
-                        self.workspace.name)
+        # Outside the public cloud azure-ai-ml needs both: its cloud's name, and a credential of that cloud's
+        # authority (its docstring: "you must pass in the cloud name in kwargs and you must use an authority").
+        return MLClient(DefaultAzureCredential(authority=self.cloud.authority),  # fact: cloud-ml-name
+                        self.workspace.subscription_id, self.workspace.resource_group, self.workspace.name,
+                        cloud=self.cloud.ml_cloud)
 
     def find_environment(self, name: str, version: str) -> Optional[BuiltEnvironment]:
         from azure.ai.ml.constants import ListViewType
@@ -186,14 +194,12 @@ class AzureMLPackaging:
     def restore(self, name: str, version: str) -> None:
         self._client().environments.restore(name=name, version=version)
 
-    @staticmethod
-    def _registry(login_server: str):
+    def _registry(self, login_server: str):
         from azure.containerregistry import ContainerRegistryClient
         from azure.identity import DefaultAzureCredential
 
-        # ACR-scoped tokens: a registry may refuse ARM-scoped ones (authentication-as-arm disabled), never these.
-        return ContainerRegistryClient(f"https://{login_server}", DefaultAzureCredential(),
-                                       audience="https://containerregistry.azure.net")  # fact: registry-acr-audience
+        return ContainerRegistryClient(f"https://{login_server}", DefaultAzureCredential(authority=self.cloud.authority),
+                                       audience=self.cloud.registry_audience)  # fact: cloud-registry-audience
 
     def get_manifest(self, login_server: str, repository: str, reference: str) -> Manifest:
         with self._registry(login_server) as registry:

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from typing import Callable, Optional
 
+from settings.clouds import CLOUDS, cloud
+
 from .app_service import AzureSiteService, Site, SiteService
 from .retries import with_retries
 
@@ -59,6 +61,8 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     parser.add_argument("--resource-group")
     parser.add_argument("--app")
     parser.add_argument("--slot")
+    parser.add_argument("--cloud", choices=list(CLOUDS), default="public",
+                        help="the stack's cloud (its azure-native:environment)")
     parser.add_argument("--subscription", default=os.environ.get("ARM_SUBSCRIPTION_ID")
                         or os.environ.get("AZURE_SUBSCRIPTION_ID"))
     args = parser.parse_args(argv)
@@ -84,7 +88,7 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     if missing:
         print(f"error: missing {', '.join(missing)}", file=sys.stderr)
         return 2
-    site = Site(args.subscription, group, app)
+    site = Site(args.subscription, group, app, cloud(args.cloud))
     try:
         roll_back(factory(site), site, slot)
     except Exception as exc:  # noqa: BLE001 - every failure is reported the same way: what, and where to look

@@ -24,6 +24,8 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
+from settings.clouds import PUBLIC, Cloud, cloud
+
 from .app_service import RUNNER_ADDRESS_VARIABLE, RUNNER_RULE, Answer, AzureSiteService, Site, SiteService, \
     log_tail, prediction_problem, runner_allowed, same_image, token_claims, where
 from .retries import with_retries
@@ -63,6 +65,7 @@ class Target:
     token: Optional[str] = None
     audience: Optional[str] = None
     rule_added_at: float = 0.0
+    cloud: Cloud = PUBLIC  # whose authority issues the tokens the site accepts
 
     @property
     def name(self) -> str:
@@ -89,7 +92,7 @@ class Target:
             return ReleaseCheckError(
                 f"{what} answered 401 to the token for {self.audience} (its claims: {token_claims(self.token)}): the "
                 f"site accepts tokens whose iss matches the auth settings' openIdIssuer (v2.0 issuer: "
-                f"https://login.microsoftonline.com/<tenant>/v2.0; a ver 1.0 token has iss https://sts.windows.net/"
+                f"{self.cloud.issuer('<tenant>')}; a ver 1.0 token has iss https://sts.windows.net/"
                 f"<tenant>/) and whose aud is one of auth.allowedAudiences")
         return ReleaseCheckError(f"{what} answered 401 to an anonymous call: {answer.body[:200]!r}")
 
@@ -208,7 +211,7 @@ class SiteReleaseProvider(ResourceProvider):
                 setattr(self, name, value)
 
     def _service(self, props: dict[str, Any]) -> SiteService:
-        site = Site(props["subscription_id"], props["resource_group"], props["site_name"])
+        site = Site(props["subscription_id"], props["resource_group"], props["site_name"], cloud(props.get("cloud")))
         return (getattr(self, "service_factory", None) or AzureSiteService)(site)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -237,7 +240,8 @@ class SiteRolloutProvider(SiteReleaseProvider):
         try:
             with runner_allowed(service, None, _say) as runner:
                 host = with_retries(lambda: service.host_name(None), "reading the site's host name")
-                t = Target(service, None, host, clock, sleep, runner, token, audience, rule_added_at=clock())
+                t = Target(service, None, host, clock, sleep, runner, token, audience, rule_added_at=clock(),
+                           cloud=cloud(props.get("cloud")))
                 restart_on(t, expected, write=False)
                 wait_healthy(t, props.get("health_path") or "/", minutes)
                 check_scoring(t, props.get("smoke_rows"), minutes)

@@ -21,6 +21,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
+from settings.clouds import cloud
+
 from .app_service import SiteService, log_tail, runner_allowed, same_image
 from .retries import is_transient, with_retries
 from .site_rollout import ReleaseCheckError, SiteReleaseProvider, Target, check_scoring, clock_and_sleep, restart_on, \
@@ -97,7 +99,7 @@ class SlotSwapProvider(SiteReleaseProvider):
         with runner_allowed(service, slot, _say) as runner:
             host = with_retries(lambda: service.host_name(slot), f"reading slot {slot}'s host name")
             t = Target(service, slot, host, *clock_sleep, runner, token, props.get("auth_audience"),
-                       rule_added_at=clock_sleep[0]())
+                       rule_added_at=clock_sleep[0](), cloud=cloud(props.get("cloud")))
             restart_on(t, props["expected_image"], write=True)
             wait_healthy(t, props.get("health_path") or "/", minutes)
             check_scoring(t, props.get("smoke_rows"), minutes)
@@ -107,7 +109,7 @@ class SlotSwapProvider(SiteReleaseProvider):
         with runner_allowed(service, None, _say) as runner:
             host = with_retries(lambda: service.host_name(None), "reading production's host name")
             t = Target(service, None, host, *clock_sleep, runner, token, props.get("auth_audience"),
-                       rule_added_at=clock_sleep[0]())
+                       rule_added_at=clock_sleep[0](), cloud=cloud(props.get("cloud")))
             wait_healthy(t, props.get("health_path") or "/", POST_SWAP_MINUTES)
             check_scoring(t, props.get("smoke_rows"), POST_SWAP_MINUTES)
 

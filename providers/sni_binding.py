@@ -23,6 +23,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
     UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
+from settings.clouds import cloud
 from settings.stack_settings import HOST_NAME
 from .app_service import Site
 from .host_names import DISABLED, SNI, AzureHostNames, HostNameService, parse_certificate, parse_site
@@ -58,7 +59,7 @@ class SniBindingProvider(ResourceProvider):
             self.sleep = sleep
 
     def _service(self, props: dict[str, Any]) -> tuple[HostNameService, str]:
-        site, host = parse_site(props["binding_id"])
+        site, host = parse_site(props["binding_id"], cloud(props.get("cloud")))
         return (getattr(self, "service_factory", None) or AzureHostNames)(site), host or props["host_name"]
 
     # -- check / diff: no service calls ------------------------------------------------------------
@@ -126,7 +127,7 @@ class SniBindingProvider(ResourceProvider):
         thumbprint = props.get("thumbprint") or self._issued_thumbprint(service, props["certificate_id"], host)
         current = with_retries(lambda: service.binding(host), what)
         if current is None:
-            site, _ = parse_site(props["binding_id"])
+            site, _ = parse_site(props["binding_id"], cloud(props.get("cloud")))
             raise SniBindingError(
                 f"{what}: site {site.name} (resource group {site.resource_group}) has no host-name binding for {host}. "
                 "The WebAppHostNameBinding must exist first: run `pulumi refresh` then `pulumi up`, which binds the "
@@ -166,7 +167,10 @@ class SniBinding(pulumi.dynamic.Resource, module="model-webapp", name="SniBindin
     bound_thumbprint: pulumi.Output[str]
 
     def __init__(self, name: str, binding_id: pulumi.Input[str], host_name: str, certificate_id: pulumi.Input[str],
-                 thumbprint: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 thumbprint: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None,
+                 cloud: Optional[str] = None) -> None:
+        # cloud only outside the public cloud: public stacks' bindings keep the inputs they were created with.
         super().__init__(SniBindingProvider(), name,
                          {"provider_version": PROVIDER_VERSION, "binding_id": binding_id, "host_name": host_name,
-                          "certificate_id": certificate_id, "thumbprint": thumbprint, "bound_thumbprint": None}, opts)
+                          "certificate_id": certificate_id, "thumbprint": thumbprint, "bound_thumbprint": None,
+                          **({"cloud": cloud} if cloud else {})}, opts)
