@@ -21,6 +21,7 @@ from pulumi_azure_native import dns, resources, web
 
 from providers.dns_check import HostNameDnsCheck
 from providers.sni_binding import SniBinding
+from settings.clouds import PUBLIC, Cloud, provider_environment
 from settings.stack_settings import CustomDomain, DnsZone, Settings
 
 # The site's inbound IP is in the ARM GET of Microsoft.Web/sites as properties.inboundIpAddress, but in no API spec
@@ -50,21 +51,21 @@ def dns_records(host_name: str, apex: bool, verification_id: str, target: str) -
             {"type": "A" if apex else "CNAME", "name": host_name, "value": target}]
 
 
-def _inbound_ip(properties: Optional[dict], site_name: str) -> str:
+def _inbound_ip(properties: Optional[dict], site_name: str, cloud: Cloud = PUBLIC) -> str:
     address = (properties or {}).get("inboundIpAddress")
     if not address:
         raise pulumi.RunError(
             f"App Service reported no inboundIpAddress for site {site_name}, which the A record of an apex domain needs: "
             "use a subdomain (such as score.<your zone>, bound by CNAME), or find the address with nslookup "
-            f"{site_name}.azurewebsites.net and report this")
+            f"{cloud.site_host(site_name)} and report this")
     return address
 
 
 def _zone_records(name: str, domain: CustomDomain, zone: DnsZone, apex: bool, verification_id: pulumi.Output[str],
-                  target: pulumi.Output[str], parent: pulumi.Resource) -> list[pulumi.Resource]:
-    # The zone may be in another subscription than the stack's default provider.
+                  target: pulumi.Output[str], parent: pulumi.Resource, cloud: Cloud = PUBLIC) -> list[pulumi.Resource]:
+    # The zone may be in another subscription than the stack's default provider, in the stack's cloud.
     provider = azure_native.Provider(f"{name}-dns", subscription_id=zone.subscription_id,
-                                     opts=pulumi.ResourceOptions(parent=parent))
+                                     **provider_environment(cloud), opts=pulumi.ResourceOptions(parent=parent))
     label = "@" if apex else domain.host_name[: -len(zone.name) - 1]
     common = dict(resource_group_name=zone.resource_group, zone_name=zone.name, ttl=RECORD_TTL_SECONDS)
     opts = pulumi.ResourceOptions(parent=parent, provider=provider)
@@ -91,16 +92,18 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan_id:
         found = resources.get_resource_output(
             api_version=SITE_API_VERSION, resource_provider_namespace="Microsoft.Web", parent_resource_path="",
             resource_type="sites", resource_group_name=group_name, resource_name=site.name)
-        target = pulumi.Output.all(found.properties, site.name).apply(lambda v: _inbound_ip(*v))
+        target = pulumi.Output.all(found.properties, site.name).apply(lambda v: _inbound_ip(*v, settings.cloud))
     else:
         target = site.default_host_name
     records = pulumi.Output.all(site.custom_domain_verification_id, target).apply(
         lambda v: dns_records(host, apex, *v))
-    written = _zone_records(name, domain, zone, apex, site.custom_domain_verification_id, target, parent) if zone else []
+    written = _zone_records(name, domain, zone, apex, site.custom_domain_verification_id, target, parent,
+                            settings.cloud) if zone else []
+    cloud = None if settings.cloud == PUBLIC else settings.cloud.name
 
     check = HostNameDnsCheck(f"{name}-domain-dns", site.id, host, records,
                              ZONE_WAIT_SECONDS if zone else EXTERNAL_WAIT_SECONDS, zone.name if zone else None,
-                             opts=pulumi.ResourceOptions(parent=parent, depends_on=written))
+                             opts=pulumi.ResourceOptions(parent=parent, depends_on=written), cloud=cloud)
     binding = web.WebAppHostNameBinding(
         f"{name}-domain", name=site.name, site_name=site.name, resource_group_name=group_name, host_name=host,
         host_name_type="Verified", custom_host_name_dns_record_type="A" if apex else "CName", ssl_state="Disabled",
@@ -116,5 +119,5 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan_id:
         domain_validation_method="http-token" if apex else None,  # fact: cert-apex-http-token
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding]))
     SniBinding(f"{name}-domain-tls", binding.id, host, certificate.id, certificate.thumbprint,
-               opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding, certificate]))
+               opts=pulumi.ResourceOptions(parent=parent, depends_on=[binding, certificate]), cloud=cloud)
     return BoundDomain(host_name=host, records_to_create=None if zone else records)

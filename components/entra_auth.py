@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pulumi_azure_native import web
 
+from settings.clouds import PUBLIC, Cloud
 from settings.stack_settings import EntraAuth
 
 
-def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
+def auth_settings_args(auth: EntraAuth, health_path: str, cloud: Cloud = PUBLIC) -> dict:
     return dict(
         platform=web.AuthPlatformArgs(enabled=True),
         global_validation=web.GlobalValidationArgs(
@@ -27,7 +28,8 @@ def auth_settings_args(auth: EntraAuth, health_path: str) -> dict:
                 enabled=True,
                 registration=web.AzureActiveDirectoryRegistrationArgs(
                     client_id=auth.client_id,
-                    open_id_issuer=f"https://login.microsoftonline.com/{auth.tenant_id}/v2.0",
+                    # The issuer of the cloud's v2.0 tokens: a token of another cloud's authority is refused.
+                    open_id_issuer=cloud.issuer(auth.tenant_id),  # fact: cloud-auth-issuer
                 ),
                 validation=web.AzureActiveDirectoryValidationArgs(
                     allowed_audiences=list(auth.audiences),

@@ -11,6 +11,7 @@ import pulumi
 from providers.content_hash import content_hash
 from providers.model_package import ModelPackage
 from providers.registry_images import FACT_KEYS
+from settings.clouds import cloud_input
 from settings.stack_settings import Settings
 
 # The stack output image_facts: the package's image_* outputs under shorter names.
@@ -41,6 +42,7 @@ def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
         "model_mount_mode": settings.model_mount_mode,
         "content_hash": content_hash(project_dir / code.source_dir, project_dir / spec if spec is not None else None),
         "timeout_minutes": settings.package_timeout_minutes,
+        **cloud_input(settings.cloud),
     }
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 import pulumi
 from pulumi_azure_native import web
 
+from settings.clouds import PUBLIC, Cloud
 from settings.images import parse_image
 from settings.stack_settings import PROJECT_DIR, Settings
 
@@ -31,8 +32,8 @@ class ModelServiceArgs:
     image: Optional[StackImage] = None  # a ready image and its port; None: from the settings (build, promote, given)
 
 
-def _same_registry(image: str, login_server: str) -> str:
-    ref = parse_image(image)
+def _same_registry(image: str, login_server: str, cloud: Cloud = PUBLIC) -> str:
+    ref = parse_image(image, cloud)
     if ref["login_server"] != login_server:
         raise pulumi.RunError(
             f"image {image} is in registry {ref['login_server']}, but the workspace's registry is {login_server}: "
@@ -47,7 +48,7 @@ class ModelService(pulumi.ComponentResource):
     image: pulumi.Output[str]
     image_port: pulumi.Output[int]
     staging_slot: pulumi.Output[Optional[str]]  # the slot releases go through, for `make rollback`; None in place
-    default_host_name: pulumi.Output[str]  # <app>.azurewebsites.net, custom domain or not
+    default_host_name: pulumi.Output[str]  # <app>.<the cloud's App Service suffix>, custom domain or not
     dns_records_to_create: Optional[pulumi.Output[list]]  # customDomain without dnsZoneId: what the user creates
     image_facts: Optional[pulumi.Output[dict]]  # what the package's image config says it runs; None when not read
 
@@ -59,7 +60,7 @@ class ModelService(pulumi.ComponentResource):
         group_name = host.resource_group_name
 
         source = args.image or (args.images or ImageSources(PROJECT_DIR)).image(s, name, self)
-        image = pulumi.Output.all(source.image, host.registry_login_server).apply(lambda v: _same_registry(*v))
+        image = pulumi.Output.all(source.image, host.registry_login_server).apply(lambda v: _same_registry(*v, s.cloud))
         pull = host.pull
         # Production is created with the image; with a slot, the swap owns it from then on, and a later up must
         # not revert a swapped image (nested paths in ignore_changes are the engine's camelCase ones).
@@ -81,7 +82,7 @@ class ModelService(pulumi.ComponentResource):
         web.WebAppScmAllowed(f"{name}-scm-basic-auth", name=site.name, resource_group_name=group_name, allow=False,
                              opts=child)
         auth = web.WebAppAuthSettingsV2(f"{name}-auth", name=site.name, resource_group_name=group_name,
-                                        **auth_settings_args(s.auth, HEALTH_CHECK_PATH), opts=child) \
+                                        **auth_settings_args(s.auth, HEALTH_CHECK_PATH, s.cloud), opts=child) \
             if s.auth.enabled else None
         if swap is None:  # in place: the `up` ends when the site serves the new image (after auth, for its 401 check)
             rollout(name, s, site, group_name, site_kwargs["site_config"].linux_fx_version, [auth] if auth else [],

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pulumi_azure_native import monitor, resources, web
 
+from settings.clouds import provider_environment
 from settings.stack_settings import Settings
 
 from .monitoring import MonitoringHub, plan_alert, shared_monitoring
@@ -47,8 +48,9 @@ class Platform(pulumi.ComponentResource):
         tags = dict(s.tags)
 
         # The workspace may live in another subscription than the stack's default provider.
+        # ... and it is in the stack's cloud: an explicit provider does not read azure-native:environment.
         workspace_provider = azure_native.Provider(
-            f"{name}-workspace", subscription_id=s.workspace.subscription_id, opts=child
+            f"{name}-workspace", subscription_id=s.workspace.subscription_id, **provider_environment(s.cloud), opts=child
         )
         registry = find_workspace_registry(s, workspace_provider)
         group = resources.ResourceGroup(f"{name}-rg", location=s.location, tags=tags, opts=child)

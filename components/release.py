@@ -15,6 +15,7 @@ from pulumi_azure_native import authorization, web
 
 from providers.site_rollout import SiteRollout
 from providers.slot_swap import SlotSwap
+from settings.clouds import cloud_input
 from settings.stack_settings import Settings
 
 from .access import slot_restriction_rules
@@ -50,7 +51,7 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group_name: pulumi.In
     ]
     if s.auth.enabled:
         guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group_name,
-                                                   slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH),
+                                                   slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH, s.cloud),
                                                    opts=on_slot))
     return SlotSwap(f"{name}-swap", {
         **_release_inputs(s, site, group_name, args["site_config"].linux_fx_version, parent), "slot_name": slot_name,
@@ -70,6 +71,7 @@ def _release_inputs(s: Settings, site: web.WebApp, group_name: pulumi.Input[str]
         "health_timeout_minutes": s.release.health_timeout_minutes,
         "smoke_rows": s.smoke_rows,
         "auth_audience": s.auth.audiences[0] if s.auth.enabled else None,
+        **cloud_input(s.cloud),
     }
 
 def rollout(name: str, s: Settings, site: web.WebApp, group_name: pulumi.Input[str], linux_fx_version: Any,

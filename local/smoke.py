@@ -1,6 +1,6 @@
 """Smoke test of a scoring service: POST the stack's smoke request to /score and expect one prediction per row.
 
-    python -m local.smoke --scoring-uri https://<app>.azurewebsites.net/score --stack prod \
+    python -m local.smoke --scoring-uri <the stack's scoring_uri output> --stack prod \
         [--app NAME --resource-group RG]                                     (needed when the stack sets `access`)
     python -m local.smoke --scoring-uri http://127.0.0.1:5001/score                     (the local rehearsal)
     python -m local.smoke --scoring-uri <models.iris.scoring_uri> --config-file examples/fleet.yaml --service iris
@@ -43,6 +43,7 @@ from local.services import ServiceChoiceError, pick_service
 from offline.project import PROJECT_DIR
 from offline.stack_config import StackFileError, load_stack_config
 from providers.app_service import AzureSiteService, Site, SiteService, prediction_problem, runner_allowed
+from settings.clouds import CLOUDS, ENVIRONMENT_KEY, cloud
 from settings.stack_settings import NAMESPACE, Settings, request_rows
 
 SAMPLE = PROJECT_DIR / "model" / "sample-request.json"
@@ -67,6 +68,7 @@ class StackAuth:
     rows: Optional[list] = None  # the stack's smoke request; None: it sends none
     restricted: bool = False  # the stack sets `access`: this machine needs the temporary rule
     request_path: Optional[Path] = None
+    cloud: Optional[str] = None  # the stack's azure-native:environment
 
 
 def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service: Optional[str] = None) -> StackAuth:
@@ -83,7 +85,9 @@ def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service
                 value = json.loads(value) if value and value.lstrip()[:1] in "{[" else value
             raw[key.split(":", 1)[1]] = value
     try:
-        settings = Settings.model_validate(raw, context={"stack": config.stack, "project_dir": PROJECT_DIR})
+        environment = config.values.get(ENVIRONMENT_KEY)
+        settings = Settings.model_validate(raw, context={"stack": config.stack, "project_dir": PROJECT_DIR,
+                                                         "cloud": environment})
     except (ValueError, ValidationError) as exc:
         raise UsageError(f"stack {config.stack}'s settings are not valid ({str(exc).splitlines()[0]}): "
                          f"`python -m offline.plan --stack {config.stack}` names the key to fix") from None
@@ -94,7 +98,7 @@ def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service
     return StackAuth(audience=settings.auth.audiences[0] if settings.auth.enabled else None,
                      start_limit=float(settings.container_start_time_limit), rows=settings.smoke_rows,
                      restricted=settings.access is not None,
-                     request_path=getattr(settings, "smoke_request_path", None))
+                     request_path=getattr(settings, "smoke_request_path", None), cloud=settings.cloud.name)
 
 
 def azure_cli_token(audience: str) -> str:
@@ -200,6 +204,9 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     parser.add_argument("--app", help="the stack's app_name output (for the temporary access rule)")
     parser.add_argument("--resource-group", help="the stack's resource_group_name output (likewise)")
     parser.add_argument("--slot", help="test this slot's access rules instead of production's")
+    parser.add_argument("--cloud", choices=list(CLOUDS), default=None,
+                        help="the stack's cloud (azure-native:environment), for the temporary access rule; default: "
+                        "the stack's, else public")
     parser.add_argument("--subscription", default=os.environ.get("ARM_SUBSCRIPTION_ID")
                         or os.environ.get("AZURE_SUBSCRIPTION_ID"))
     args = parser.parse_args(argv)
@@ -248,7 +255,7 @@ def runner_rule(args: argparse.Namespace, settings: StackAuth, factory: Callable
     if missing:
         raise UsageError(f"the stack sets `access`, so this machine must be admitted for the test: pass "
                          f"{', '.join(missing)} (deploy.yml passes the stack's app_name and resource_group_name)")
-    service = factory(Site(args.subscription, args.resource_group, args.app))
+    service = factory(Site(args.subscription, args.resource_group, args.app, cloud(args.cloud or settings.cloud)))
     try:
         with runner_allowed(service, args.slot, print):
             yield

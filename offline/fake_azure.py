@@ -13,6 +13,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
+from settings.clouds import ENVIRONMENT_KEY, PUBLIC, Cloud, CLOUDS
+
 from .project import PACKAGE_TYPE
 
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
@@ -23,6 +25,13 @@ FAKE_INBOUND_IP = "198.51.100.20"  # documentation range (RFC 5737)
 def _suffix(name: str) -> str:
     # Stands in for the provider's random autoname suffix, but stable from run to run.
     return hashlib.sha1(name.encode()).hexdigest()[:7]
+
+
+def _stack_cloud() -> Cloud:
+    """The cloud the program's stack config names, as the real services would answer in it; an unknown name is the
+    settings' to report, and the fakes answer as the public cloud meanwhile."""
+    namespace, key = ENVIRONMENT_KEY.split(":")
+    return CLOUDS.get(pulumi.Config(namespace).get(key) or PUBLIC.name, PUBLIC)
 
 
 def _fake_guid(*parts: str) -> str:
@@ -54,7 +63,7 @@ class FakeAzure(pulumi.runtime.Mocks):
                             f"Microsoft.ContainerRegistry/registries/{self.registry_name(a['workspaceName'])}")
             answer = {"name": a["workspaceName"], "containerRegistry": registry}
         elif token == "azure-native:containerregistry:getRegistry":
-            answer = {"name": a["registryName"], "loginServer": f"{a['registryName']}.azurecr.io",
+            answer = {"name": a["registryName"], "loginServer": f"{a['registryName']}.{_stack_cloud().registry_suffix}",
                       "adminUserEnabled": self.admin_user_enabled}
         elif token == "azure-native:containerregistry:listRegistryCredentials":
             answer = {"username": a["registryName"],
@@ -66,7 +75,8 @@ class FakeAzure(pulumi.runtime.Mocks):
         elif token == "azure-native:resources:getResource" and a.get("resourceType") == "registries":
             mode = {"roleAssignmentMode": self.role_assignment_mode} if self.role_assignment_mode else {}
             answer = {"name": a["resourceName"], "type": "Microsoft.ContainerRegistry/registries",
-                      "properties": {"loginServer": f"{a['resourceName']}.azurecr.io", **mode}}
+                      "properties": {"loginServer": f"{a['resourceName']}.{_stack_cloud().registry_suffix}",
+                                     **mode}}
         elif token == "azure-native:resources:getResource" and a.get("resourceType") == "sites":
             answer = {"name": a["resourceName"], "type": "Microsoft.Web/sites",
                       "properties": {"inboundIpAddress": FAKE_INBOUND_IP}}
@@ -98,10 +108,10 @@ class FakeAzure(pulumi.runtime.Mocks):
         if typ == "azure-native:applicationinsights:Component":
             key = _fake_guid(name, "instrumentation-key")
             state["instrumentationKey"] = key
-            state["connectionString"] = (f"InstrumentationKey={key};IngestionEndpoint="
-                                         "https://westeurope-5.in.applicationinsights.azure.com/")
+            state["connectionString"] = (f"InstrumentationKey={key};IngestionEndpoint=https://"
+                                         f"{state.get('location') or 'westeurope'}-5.in.{_stack_cloud().insights_suffix}/")
         if typ == "azure-native:web:WebApp":
-            state["defaultHostName"] = f"{physical}.azurewebsites.net"
+            state["defaultHostName"] = _stack_cloud().site_host(physical)
             state["customDomainVerificationId"] = _fake_guid("domain-verification").replace("-", "").upper()
         if typ == "azure-native:web:Certificate":
             state["thumbprint"] = hashlib.sha1(f"fake-cert:{state.get('canonicalName')}".encode()).hexdigest().upper()
@@ -119,7 +129,7 @@ class FakeAzure(pulumi.runtime.Mocks):
         from .fake_registry import FakeRegistry, package_image_config
 
         name = environment_name(inputs["model_name"], package_key(inputs))
-        login_server = f"{self.registry_name(inputs['workspace_name'])}.azurecr.io"
+        login_server = f"{self.registry_name(inputs['workspace_name'])}.{_stack_cloud().registry_suffix}"
         # A made-up image in a fake registry, labelled with the content hash so that an edit shows as a new digest;
         # its facts are read back by the provider's own code, as the real image's would be.
         registry = FakeRegistry(login_server)

@@ -22,7 +22,9 @@ BASIC_AUTH = (FTP_ALLOWED, SCM_ALLOWED, "azure-native:web:WebAppFtpAllowedSlot",
 HOST_NAME_BINDINGS = ("azure-native:web:WebAppHostNameBinding", "azure-native:web:WebAppHostNameBindingSlot")
 CERTIFICATE = "azure-native:web:Certificate"
 SNI_BINDING = "pulumi-python:dynamic/model-webapp:SniBinding"  # turns SNI TLS on for a binding after its certificate
-DEFAULT_HOST_SUFFIX = ".azurewebsites.net"
+# Every cloud's site host suffix (public, Azure China, Azure US Government): the pack runs on its own and imports
+# nothing of the project, so it spells what settings/clouds.py holds; tests/test_clouds.py checks they agree.
+DEFAULT_HOST_SUFFIXES = (".azurewebsites.net", ".chinacloudsites.cn", ".azurewebsites.us")
 # A lowercase FQDN: what App Service's managed certificate takes (the stack's settings check the same shape).
 LOWERCASE_FQDN = re.compile(r"^(?=.{4,64}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 

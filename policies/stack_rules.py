@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIX, DIAGNOSTIC_SETTING, HOST_NAME_BINDINGS, IDENTITY,
+from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIXES, DIAGNOSTIC_SETTING, HOST_NAME_BINDINGS, IDENTITY,
                     PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SNI_BINDING, WEB_APP_SLOT, of_type,
                     tier_rank, value)
 
@@ -127,7 +127,7 @@ def custom_domain_sni(args: StackValidationArgs, report: ReportViolation) -> Non
     steps = of_type(args.resources, SNI_BINDING)
     for binding in (r for r in args.resources if r.resource_type in HOST_NAME_BINDINGS):
         host = str(value(binding.props, "hostName") or "").lower()
-        if not host or host.endswith(DEFAULT_HOST_SUFFIX):
+        if not host or host.endswith(DEFAULT_HOST_SUFFIXES):
             continue  # the site's own name: App Service serves it with its own certificate
         state = value(binding.props, "sslState")
         if state == "SniEnabled" and value(binding.props, "thumbprint"):
