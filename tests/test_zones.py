@@ -125,3 +125,21 @@ def test_an_existing_prod_plan_is_updated_in_place_and_its_alerts_gain_tags():
     assert len(alerts) == 4 and all(a.op == "update" and not a.verdict.replace_because for a in alerts)
     assert all({p.path.split("[")[0].split(".")[0] for p in a.properties} == {"tags"} for a in alerts)
     assert not [c.urn for c in comparison.changes if c.op in ("replace", "delete", "create")]
+
+
+def test_the_stacks_cloud_decides_which_regions_have_zones():
+    digest = "sha256:" + "0" * 64
+    china = {"image": f"mlwmodelsregistry.azurecr.cn/iris@{digest}", **PREMIUM_TWO}
+
+    def in_china(location: str, **overrides) -> dict[str, str]:
+        values = stack_values("dev", location=location, **{**china, **overrides})
+        values["azure-native:environment"] = "china"
+        return values
+
+    start_mocks(in_china("chinanorth3"), "dev")
+    assert Settings.from_config(pulumi.Config(NAMESPACE), stack="dev").zone_redundancy is True
+    start_mocks(in_china("chinaeast2"), "dev")
+    assert Settings.from_config(pulumi.Config(NAMESPACE), stack="dev").zone_redundancy is False
+    start_mocks(in_china("chinaeast2", zoneRedundant="true"), "dev")
+    with pytest.raises(pulumi.RunError, match="location chinaeast2 has no availability zones"):
+        Settings.from_config(pulumi.Config(NAMESPACE), stack="dev")
