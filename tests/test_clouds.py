@@ -289,3 +289,17 @@ def test_the_release_providers_build_their_site_in_the_inputs_cloud():
     assert [s.cloud for s in sites] == [US_GOVERNMENT, PUBLIC]
     assert app_service.Site("s", "r", "n").cloud is PUBLIC and host_names.parse_site(
         "/subscriptions/s/resourceGroups/r/providers/Microsoft.Web/sites/n")[0].cloud is PUBLIC
+
+
+def test_the_china_example_plans_clean_with_none_of_the_global_clouds_hosts(capsys):
+    from offline import plan
+
+    code = plan.main(["--config-file", str(PROJECT_DIR / "examples" / "china.yaml"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["stack"] == "china" and not doc["violations"]
+    text = json.dumps(doc)
+    assert not [host for host in GLOBAL if host in text]
+    assert doc["outputs"]["scoring_uri"].endswith(".chinacloudsites.cn/score")
+    assert doc["outputs"]["image"].split("/", 1)[0].endswith(".azurecr.cn")
+    (provider,) = [r for r in doc["resources"] if r["name"] == "mw-china-workspace"]
+    assert provider["inputs"]["environment"] == "china"
