@@ -67,6 +67,10 @@ class Cloud:
         return self.unavailable.get(feature)
 
 
+# Microsoft's container registry, where Azure ML's prebuilt inference images are published (one host for every cloud
+# the images are pulled from by an ACR Tasks build; whether a sovereign cloud's build agents reach it is unverified).
+MICROSOFT_CONTAINER_REGISTRY = "mcr.microsoft.com"  # fact: build-inference-base-image
+
 PACKAGING = "packaging"  # Azure ML model packaging (models.package(), the ModelPackage resource)
 FRONT_DOOR_MANAGED_CERTIFICATE = "frontDoorManagedCertificate"
 

@@ -20,7 +20,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
-from .clouds import ENVIRONMENT_KEY, PACKAGING, PUBLIC, Cloud, cloud_problem
+from .clouds import ENVIRONMENT_KEY, MICROSOFT_CONTAINER_REGISTRY, PACKAGING, PUBLIC, Cloud, cloud_problem
 from .clouds import cloud as cloud_named
 from .images import image_problem, image_shape
 from .regions import ZONES_SOURCE, has_zones, region_problem
@@ -349,6 +349,42 @@ def _pinned(image: Optional[str], info: ValidationInfo) -> Optional[str]:
     return image or None
 
 
+# Microsoft's current CPU inference base image (Python 3.12), pinned by digest: a tag moves, and the image's
+# content hash must name one base. fact: build-inference-base-image
+DEFAULT_BASE_IMAGE = (f"{MICROSOFT_CONTAINER_REGISTRY}/azureml/minimal-py312-inference@sha256:"
+                      "cfb7101d17e0d397f9369639b9873282c9ea386c709c434bb0100745f647c6c0")
+BASE_IMAGE_PATTERN = (rf"^{re.escape(MICROSOFT_CONTAINER_REGISTRY)}/azureml/(curated/)?[a-z0-9][a-z0-9.-]*-inference"
+                      r"(:(?!latest$)[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
+REGISTRY_RESOURCE_ID = (r"^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[-\w.()]{1,90}/providers/"
+                        r"[Mm]icrosoft\.[Cc]ontainer[Rr]egistry/registries/[A-Za-z0-9]{5,50}$")
+
+
+def _build_registry(value: Optional[str], info: ValidationInfo) -> Optional[str]:
+    """A registry resource id, or a login server in the stack's cloud."""
+    if not value:
+        return None
+    suffix = _context_cloud(info).registry_suffix
+    if re.match(REGISTRY_RESOURCE_ID, value) or re.match(rf"^[a-z0-9]{{5,50}}\.{re.escape(suffix)}$", value):
+        return value
+    raise PydanticCustomError("allowed", "must be a container registry resource id (/subscriptions/<id>/resourceGroups/"
+                              f"<group>/providers/Microsoft.ContainerRegistry/registries/<name>) or its login server "
+                              f"<name>.{suffix}")
+
+
+class Build(Part):
+    builder: Literal["azureml", "acrTask"] = Field(
+        "azureml", description="How the stack builds its image: azureml, Azure ML's model package (models.package(), "
+        "preview); acrTask, an ACR Tasks build of a generated Dockerfile from Microsoft's inference base image, the "
+        "code, the environment's pip requirements and the model's files.")
+    base_image: text(BASE_IMAGE_PATTERN, "must be one of Microsoft's inference images, pinned: "
+                     "mcr.microsoft.com/azureml/<name>-inference:<tag> (not latest) or @sha256:<64 hex digits>") = \
+        Field(DEFAULT_BASE_IMAGE, description="acrTask only: the base image, one of Microsoft's prebuilt inference "
+              "images pinned by tag or digest; default minimal-py312-inference (CPU, Python 3.12) by digest.")
+    registry: Annotated[Optional[str], AfterValidator(_build_registry)] = Field(
+        None, description="acrTask only: the registry that runs the build and holds the image, a registry resource "
+        "id or login server; unset: the workspace's (the registry the site pulls from).")
+
+
 def _as_details(problems: list[tuple[str, Any, str]], data: Any) -> list[dict[str, Any]]:
     return [{"type": PydanticCustomError("problems", "cross-key rules", {"problems": problems}), "loc": (),
              "input": data}] if problems else []
@@ -431,7 +467,16 @@ def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str, cloud: Cloud = PUB
     models.<name>.)."""
     problems = []
     missing = cloud.missing(PACKAGING)
-    if missing and not (keys.image or keys.promote_from):
+    acr_task = keys.build.builder == "acrTask"
+    if acr_task and (keys.image or keys.promote_from):
+        given = "image" if keys.image else "promoteFrom"
+        problems.append((f"{prefix}build.builder", "acrTask", f"builds an image, and {given} is set, so nothing would "
+                         f"be built: remove {given}, or build.builder"))
+    if acr_task and keys.code.environment_asset:
+        problems.append((f"{prefix}code.environmentSpec", keys.code.environment_spec, "an ACR Tasks build installs the "
+                         "environment's pip requirements from a file: set a conda .yml (its pip section) or a pip "
+                         ".txt file, or use build.builder azureml"))
+    if missing and not (keys.image or keys.promote_from or acr_task):
         problems.append((f"{prefix}image", None, f"{missing.feature} is not offered in {cloud.title} "
                          f"({missing.source}), and without image the stack builds its package with it: "
                          f"{missing.alternative}"))
@@ -511,7 +556,7 @@ class FileCheck:
 # The keys that describe one model's service: at the top of a one-model stack, or under models.<name>.
 PER_MODEL = ("ssh_enabled", "server_port", "worker_count", "container_start_time_limit", "image", "promote_from",
              "model_mount_mode", "package_timeout_minutes", "model", "code", "server_environment", "auth", "access",
-             "custom_domain", "release")
+             "custom_domain", "release", "build")
 SERVICE_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 # App Service site and plan names; Pulumi appends a 7-character random suffix to each
 SITE_NAME_LIMIT, PLAN_NAME_LIMIT, AUTONAME_SUFFIX = 60, 40, 7
@@ -548,6 +593,8 @@ class ModelKeys(Part):
     custom_domain: Optional[CustomDomain] = Field(None, description="A custom host name with a free managed TLS "
                                                   "certificate (Basic plan or above).")
     release: Release = Field(Release(), description="How a new image reaches production.")
+    build: Build = Field(Build(), description="How the stack builds its image when it has neither image nor "
+                         "promoteFrom (see Two ways to build the image).")
 
 
 class Service(ModelKeys):
