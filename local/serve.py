@@ -37,6 +37,7 @@ from typing import Callable, Optional, Protocol
 import pulumi
 
 from local.services import ServiceChoiceError, pick_service
+from providers.build_context import server_command, server_environment
 from local.telemetry_sink import TelemetrySink
 
 from settings.stack_settings import NAMESPACE, Settings
@@ -91,6 +92,8 @@ class ServiceSpec:
     model: Optional[RegisteredModel] = None
     smoke_request: Optional[Path] = None  # the stack's smoke request; None: it sends none
     service: Optional[str] = None  # the models entry served; None: a one-model stack
+    code_dir: Optional[Path] = None  # code.sourceDir, the image's AML_APP_ROOT; None: the entry script's folder
+    server_environment: tuple[tuple[str, str], ...] = ()  # serverEnvironment, baked into the image
 
     @property
     def label(self) -> str:
@@ -138,6 +141,8 @@ def service_spec(stack: Optional[str] = None, model_dir: Optional[Path] = None,
                               settings.workspace.name, settings.model.name, settings.model.version),
         smoke_request=smoke_request_of(settings),
         service=settings.service,
+        code_dir=PROJECT_DIR / settings.code.source_dir,
+        server_environment=tuple(sorted(settings.server_environment.items())),
     )
 
 
@@ -366,18 +371,27 @@ class LocalService:
     def start(self) -> "LocalService":
         if self.spec.model_dir is None:
             raise UsageError(f"no model folder chosen for {self.spec.label}: see choose_model_dir")
-        env = {**os.environ, "WORKER_COUNT": str(self.spec.worker_count), "AZUREML_MODEL_DIR": str(self.spec.model_dir)}
+        env = {**os.environ, **self.environment()}
         if self.telemetry_endpoint:
             env.update(telemetry_environment(dict(self.spec.telemetry), self.telemetry_endpoint))
-        command = [sys.executable, "-m", "local.loopback_server",
-                   "--entry_script", str(self.spec.entry_script), "--model_dir", str(self.spec.model_dir),
-                   "--port", str(self.spec.port), "--worker_count", str(self.spec.worker_count)]
+        command = self.command()
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         log.close()
         self._wait_healthy()
         return self
+
+    def command(self) -> list[str]:
+        """The image's CMD with local paths and port; azmlinfsrv bound to loopback (local.loopback_server)."""
+        image_command = server_command(str(self.spec.entry_script), str(self.spec.model_dir), self.spec.port)
+        return [sys.executable, "-m", "local.loopback_server", *image_command[1:]]
+
+    def environment(self) -> dict[str, str]:
+        """The image's ENV with local paths, and the web app's WORKER_COUNT as App Service sets it."""
+        return server_environment(str(self.spec.entry_script), str(self.spec.model_dir),
+                                  str(self.spec.code_dir or self.spec.entry_script.parent),
+                                  worker_count=self.spec.worker_count, extra=dict(self.spec.server_environment))
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
