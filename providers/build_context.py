@@ -24,6 +24,7 @@ import yaml
 
 from providers.content_hash import IGNORED_DIRS, IGNORED_SUFFIXES
 from providers.registry_images import ENTRY_SCRIPT_VARIABLE, INFERENCE_PORT, MODEL_DIR_VARIABLE
+from settings.stack_settings import DEFAULT_BASE_IMAGE  # build.baseImage's default: one place names it
 
 # Microsoft's own layout for code and model built into an inference image. fact: build-image-layout
 CODE_DIR = "/var/azureml-app"
@@ -34,8 +35,6 @@ APP_ROOT_VARIABLE, WORKER_COUNT_VARIABLE = "AML_APP_ROOT", "WORKER_COUNT"
 DEFAULT_WORKER_COUNT = 1  # azmlinfsrv's own default; App Service's WORKER_COUNT app setting replaces it
 REQUIREMENTS_IN_IMAGE = "/tmp/model-webapp/requirements.txt"
 
-# A current Microsoft CPU inference base image, Python 3.11 like the example's environment. fact: build-base-image
-DEFAULT_BASE_IMAGE = "mcr.microsoft.com/azureml/minimal-py311-inference:latest"
 
 # Paths inside the context archive.
 DOCKERFILE, REQUIREMENTS, CODE_PREFIX, MODEL_PREFIX = "Dockerfile", "requirements.txt", "code/", "model/"
@@ -43,7 +42,8 @@ PLACEHOLDER_MODEL = MODEL_PREFIX + "PLACEHOLDER.txt"
 PLACEHOLDER_TEXT = (b"A placeholder: this context was written without the registered model's files. The builder puts "
                     b"the model version downloaded from Azure ML here; this image would not serve.\n")
 
-# Conda dependencies pip in the base image needs no help with: the interpreter and pip are the image's own.
+# Conda dependencies pip in the base image needs no help with: the interpreter and pip are the image's own, so a
+# spec's python=3.X is not what runs; the base image's Python is (its name says which: minimal-py312-inference).
 CONDA_PROVIDED = {"python", "pip"}
 # fixed for every entry, so that only paths and bytes decide the archive's bytes
 TAR_MTIME, FILE_MODE, DIR_MODE = 0, 0o644, 0o755
@@ -136,7 +136,7 @@ def build_context(*, source_dir: Path, entry_script: str, environment_spec: Path
         raise BuildContextError(f"base image {base_image!r} is not an image reference: name one such as "
                                 f"{DEFAULT_BASE_IMAGE}")
     code = _code_files(source_dir, entry_script)
-    requirements = requirements_of(environment_spec, base_image)
+    requirements = requirements_of(environment_spec)
     model = _model_files(model_dir) if model_dir is not None else {PLACEHOLDER_MODEL: PLACEHOLDER_TEXT}
     extra = dict(server_environment_vars)
     taken = [name for name in RESERVED if name in extra]
@@ -209,14 +209,14 @@ def _model_files(model_dir: Path) -> dict[str, bytes]:
 
 
 # -- the environment spec, as pip in the base image can install it ---------------------------------------------------
-def requirements_of(spec: Path, base_image: str = "") -> bytes:
+def requirements_of(spec: Path) -> bytes:
     """requirements.txt for the image: a pip .txt as it is (comments dropped), or a conda spec's pip section.
 
     A conda spec's other dependencies (but python and pip) are refused: pip cannot install them."""
     if not spec.is_file():
         raise BuildContextError(f"environment spec {spec}: no such file (code.environmentSpec)")
     if spec.suffix in (".yml", ".yaml"):
-        lines = _conda_pip_section(spec, base_image)
+        lines = _conda_pip_section(spec)
     elif spec.suffix == ".txt":
         lines = [line.strip() for line in spec.read_text().splitlines()
                  if line.strip() and not line.strip().startswith("#")]
@@ -229,7 +229,7 @@ def requirements_of(spec: Path, base_image: str = "") -> bytes:
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
-def _conda_pip_section(spec: Path, base_image: str) -> list[str]:
+def _conda_pip_section(spec: Path) -> list[str]:
     try:
         content = yaml.safe_load(spec.read_text())
     except yaml.YAMLError as exc:
@@ -244,9 +244,7 @@ def _conda_pip_section(spec: Path, base_image: str) -> list[str]:
             pip += [str(p).strip() for p in entry["pip"] if str(p).strip()]
         elif isinstance(entry, str):
             name = re.split(r"[\s=<>!]", entry.strip(), maxsplit=1)[0].split("::")[-1].lower()
-            if name == "python":
-                _same_python(spec, entry, base_image)
-            elif name not in CONDA_PROVIDED:
+            if name not in CONDA_PROVIDED:
                 conda_only.append(entry.strip())
         else:
             conda_only.append(json.dumps(entry))
@@ -256,12 +254,3 @@ def _conda_pip_section(spec: Path, base_image: str) -> list[str]:
                                 "packages), or build with the azureml builder, which runs conda")
     return pip
 
-
-def _same_python(spec: Path, entry: str, base_image: str) -> None:
-    """A conda spec's python=3.X against the base image's pyNNN: pip would install into the image's Python."""
-    wanted = re.match(r"^python\s*==?\s*(3)\.(\d+)(\.\d+)*\s*$", entry.strip())  # an exact pin, not a range
-    found = re.search(r"[-/]py(3)(\d+)\b", base_image)
-    if wanted and found and wanted.group(1, 2) != found.group(1, 2):
-        raise BuildContextError(f"environment spec {spec} asks for {entry.strip()}, but base image {base_image} runs "
-                                f"Python {found[1]}.{found[2]}: pick a base image of Python {wanted[1]}.{wanted[2]} "
-                                f"(build.baseImage), or change the spec's python")
