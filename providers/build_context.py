@@ -164,7 +164,8 @@ def dockerfile(base_image: str, environment: Mapping[str, str], command: list[st
         f"COPY {MODEL_PREFIX} {MODEL_DIR}/",
         *(f"ENV {name}={_env_value(name, value)}" for name, value in environment.items()),
         f"EXPOSE {port}",
-        # The base images start runit (CMD runsvdir /var/runit); an ENTRYPOINT of theirs would wrap our CMD.
+        # The base images start runit (CMD runsvdir /var/runit); an ENTRYPOINT of theirs would wrap our CMD, so
+        # the CMD is the whole command whatever the base sets. fact: build-base-image-start
         "ENTRYPOINT []",
         f"CMD {json.dumps(command)}",
     ]
