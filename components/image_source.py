@@ -1,4 +1,5 @@
-"""Where a stack's image comes from: a ready reference, another stack (build once, promote), or its own build; and
+"""Where a stack's image comes from: a ready reference, another stack (build once, promote), or its own build (an
+Azure ML package, or an ACR Tasks build: both hand over a pinned image and its facts the same way); and
 the port its server listens on, which the site's WEBSITES_PORT routes to."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Optional
 
 import pulumi
 
+from providers.acr_build import AcrImageBuild, file_hash
 from providers.content_hash import content_hash
 from providers.model_package import ModelPackage
 from providers.registry_images import FACT_KEYS
@@ -46,6 +48,29 @@ def package_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
     }
 
 
+def acr_build_inputs(settings: Settings, project_dir: Path) -> dict[str, Any]:
+    """The ACR Tasks build's inputs: the package's that shape an image from a spec file, and the base image."""
+    code, build = settings.code, settings.build
+    spec = code.environment_file  # an asset is refused by the settings for acrTask
+    return {
+        "subscription_id": settings.workspace.subscription_id,
+        "resource_group": settings.workspace.resource_group,
+        "workspace_name": settings.workspace.name,
+        "registry": build.registry,
+        "model_name": settings.model.name,
+        "model_version": settings.model.version,
+        "source_dir": code.source_dir.as_posix(),
+        "entry_script": code.entry_script,
+        "environment_spec": spec.as_posix(),
+        "environment_spec_hash": file_hash(project_dir / spec),
+        "base_image": build.base_image,
+        "environment_variables": dict(settings.server_environment),
+        "content_hash": content_hash(project_dir / code.source_dir, project_dir / spec),
+        "timeout_minutes": settings.package_timeout_minutes,
+        **cloud_input(settings.cloud),
+    }
+
+
 def _upstream_port(port: Any, stack: str) -> int:
     if port is None:
         raise pulumi.RunError(f"promoteFrom {stack}: that stack exports no image_port (the port its image exposes): "
@@ -77,8 +102,12 @@ class ImageSources:
                               pulumi.Output.from_input(settings.server_port), None)
         if settings.promote_from is not None:
             return self._promoted(settings)
-        package = ModelPackage(f"{name}-package", package_inputs(settings, self.project_dir),
-                               opts=pulumi.ResourceOptions(parent=parent))
+        if settings.build.builder == "acrTask":
+            package = AcrImageBuild(f"{name}-image", acr_build_inputs(settings, self.project_dir),
+                                    opts=pulumi.ResourceOptions(parent=parent))
+        else:
+            package = ModelPackage(f"{name}-package", package_inputs(settings, self.project_dir),
+                                   opts=pulumi.ResourceOptions(parent=parent))
         facts = pulumi.Output.all(*(getattr(package, key) for key in FACT_KEYS)).apply(
             lambda values: {FACT_NAMES[key]: value for key, value in zip(FACT_KEYS, values)})
         return StackImage(package.image, package.image_port, facts)

@@ -15,12 +15,13 @@ from typing import Any, Callable, Optional
 
 from pulumi.runtime.rpc import UNKNOWN as ENGINE_UNKNOWN
 
+from providers.acr_build import AcrImageBuildProvider
 from providers.model_package import ModelPackageProvider
 from providers.site_rollout import SiteRolloutProvider
 from providers.slot_swap import SlotSwapProvider
 
 from .mock_engine import UNKNOWN
-from .project import PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
+from .project import ACR_BUILD_TYPE, PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
 
 Resource = dict[str, Any]
 
@@ -120,6 +121,24 @@ def model_package(old: Optional[Resource], new: Optional[Resource], changed: lis
     return Verdict(op, (), f"package image: no rebuild{tail}", {"rebuild": False, "because": []})
 
 
+def acr_image_build(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    """Rebuild or not, decided by the ACR build provider's own diff (providers/acr_build.py)."""
+    if old is None:
+        return Verdict("create", meaning="image: BUILD with ACR Tasks (new image: minutes, billed per build second)",
+                       facts={"rebuild": True, "because": ["new image"]})
+    if new is None:
+        return Verdict("delete", meaning="image: no longer built by this stack (the image stays in its registry)",
+                       facts={"rebuild": False, "because": []})
+    result = AcrImageBuildProvider().diff("", _provider_inputs(old), _provider_inputs(new))
+    replaces = tuple(result.replaces or ())
+    if replaces:
+        return Verdict("replace", replaces, f"image: REBUILD with ACR Tasks (minutes, billed per build second), "
+                       f"because {', '.join(replaces)} changed", {"rebuild": True, "because": list(replaces)})
+    op = "update" if result.changes else "same"
+    tail = f"; updated in place: {', '.join(changed)}" if op == "update" else ""
+    return Verdict(op, (), f"image: no rebuild{tail}", {"rebuild": False, "because": []})
+
+
 # -- the release through the slot ---------------------------------------------------------------------------------------
 def slot_swap(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
     """Whether a swap will happen, decided by the swap provider's own diff (providers/slot_swap.py)."""
@@ -160,6 +179,7 @@ def site_rollout(old: Optional[Resource], new: Optional[Resource], changed: list
 # -- which rule --------------------------------------------------------------------------------------------------------
 RULES: dict[str, Rule] = {
     PACKAGE_TYPE: model_package,
+    ACR_BUILD_TYPE: acr_image_build,
     SWAP_TYPE: slot_swap,
     ROLLOUT_TYPE: site_rollout,
 }

@@ -15,7 +15,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from settings.clouds import ENVIRONMENT_KEY, PUBLIC, Cloud, CLOUDS
 
-from .project import PACKAGE_TYPE
+from .project import ACR_BUILD_TYPE, PACKAGE_TYPE
 
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
 FAKE_ADMIN_PASSWORD = "fake-registry-admin-password-Iv0lRZQ9762LUJrF"
@@ -91,6 +91,8 @@ class FakeAzure(pulumi.runtime.Mocks):
         typ, name = args.typ, args.name
         if typ == PACKAGE_TYPE:
             return self._package(args.inputs)
+        if typ == ACR_BUILD_TYPE:
+            return self._acr_build(args.inputs)
         if typ == "pulumi:pulumi:StackReference":
             ref = args.inputs.get("name", name)
             if ref not in self.stack_outputs:
@@ -145,3 +147,33 @@ class FakeAzure(pulumi.runtime.Mocks):
         outs = {**inputs, "environment_name": name, "environment_version": "1", "environment_id": env_id,
                 "login_server": login_server, "image": image, **facts.outputs()}
         return env_id, outs
+
+    def _acr_build(self, inputs: dict[str, Any]):
+        from providers.acr_build import image_name
+        from providers.build_context import CODE_DIR, MODEL_DIR, image_entry_script, server_command, \
+            server_environment
+        from providers.registry_images import image_facts, read_config
+
+        from .fake_registry import FakeRegistry
+
+        repository, tag = image_name(inputs)
+        registry = inputs.get("registry") or self.registry_name(inputs["workspace_name"])
+        login_server = registry.rsplit("/", 1)[-1] if registry.startswith("/") else registry
+        if "." not in login_server:
+            login_server = f"{login_server}.{_stack_cloud().registry_suffix}"
+        # A made-up image whose config is what the generated Dockerfile sets (providers/build_context.py), labelled
+        # with the content hash so that an edit shows as a new digest; its facts read back by the provider's code.
+        script = image_entry_script(inputs["entry_script"])
+        env = server_environment(script, MODEL_DIR, CODE_DIR, extra=inputs.get("environment_variables") or {})
+        config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "config": {
+            "ExposedPorts": {f"{self.package_port}/tcp": {}}, "Env": [f"{k}={v}" for k, v in env.items()],
+            "Cmd": server_command(script, MODEL_DIR, self.package_port), "WorkingDir": CODE_DIR,
+            "Labels": {"offline-plan": "FAKE image config, made up by offline/fake_azure.py",
+                       "content-hash": inputs["content_hash"], "base-image": inputs["base_image"]}}}
+        fake = FakeRegistry(login_server)
+        image = f"{login_server}/{repository}@{fake.push(repository, config, tag=tag)}"
+        facts = image_facts(read_config(fake, login_server, repository, image.split("@", 1)[1]), image=image,
+                            entry_script=inputs["entry_script"], base_image=inputs["base_image"])
+        outs = {**inputs, "login_server": login_server, "repository": repository, "tag": tag, "image": image,
+                "run_id": None, **facts.outputs()}
+        return f"{login_server}/{repository}:{tag}", outs

@@ -21,7 +21,7 @@ from .diff import AliasError, PlanFileError, compare, load_plan
 from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
-from .project import PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
+from .project import ACR_BUILD_TYPE, PACKAGE_TYPE, ROLLOUT_TYPE, SWAP_TYPE
 from .policy_check import AppliedPolicyConfig, PolicyConfigError, applied_policy_config, evaluate
 from .stack_config import StackFileError, load_stack_config
 
@@ -66,6 +66,11 @@ def _detail(r: Registration) -> str:
                 f"runs {' '.join(s.get('image_entrypoint') or []) + ' ' if s.get('image_entrypoint') else ''}"
                 f"{' '.join(s.get('image_cmd') or []) or '?'}, model in {s.get('image_model_dir')}, entry script "
                 f"{s.get('image_entry_script')}")
+    if r.type == ACR_BUILD_TYPE:
+        s = r.state  # the fake image's facts, read back as for the package
+        return (f"ACR Tasks build from {r.inputs.get('base_image', '?')}; tag {s.get('tag')}; FAKE image: port "
+                f"{s.get('image_port')}, runs {' '.join(s.get('image_cmd') or []) or '?'}, model in "
+                f"{s.get('image_model_dir')}")
     if r.type == SWAP_TYPE:
         return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate"
     if r.type == ROLLOUT_TYPE:
