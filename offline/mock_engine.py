@@ -275,8 +275,27 @@ def run_program(config: dict[str, str], stack: str, mocks: Optional[FakeAzure] =
         runpy.run_path(str(program), run_name="__main__")
         outputs.update(await _stack_outputs())
 
-    _sync_await(run_pulumi_func(body))
+    saved = _pickler_state()
+    try:
+        _sync_await(run_pulumi_func(body))
+    finally:
+        # Every dynamic resource registered runs pulumi's serialize_provider, which wraps pickle's Pickler methods once
+        # more and never unwraps them: a process that plans again and again (the tests, the local rehearsal, the
+        # benchmarks) would nest them until an unrelated pickle (joblib's dump of a model) hits the recursion limit.
+        _restore_pickler(saved)
     return ProgramRun(stack=stack, registrations=monitor.registrations, outputs=outputs, invokes=mocks.invokes)
+
+
+def _pickler_state() -> tuple:
+    import pickle
+
+    return pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict
+
+
+def _restore_pickler(state: tuple) -> None:
+    import pickle
+
+    pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = state
 
 
 def _upstream_outputs(reference: str, program: Path) -> dict[str, Any]:

@@ -31,18 +31,6 @@ def no_backoff(monkeypatch):
     monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
 
 
-@pytest.fixture(autouse=True)
-def pickler_restored():
-    # Every dynamic resource the engine registers runs pulumi's serialize_provider, which wraps pickle's
-    # _batch_setitems once more and never unwraps it: restored here, so this module's plans do not deepen every later
-    # pickle in the session (joblib's dump of the example model hit the recursion limit).
-    import pickle
-
-    saved = pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict
-    yield
-    pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved
-
-
 @pytest.fixture
 def code(tmp_path) -> Path:
     shutil.copytree(PROJECT_DIR / "model" / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))

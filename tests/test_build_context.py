@@ -26,18 +26,6 @@ SAMPLE_REQUEST = PROJECT_DIR / "model" / "sample-request.json"
 IMAGE = "mwdevacr.azurecr.io/model-webapp/dev@sha256:" + "ab" * 32
 
 
-@pytest.fixture(autouse=True)
-def pickler_restored():
-    # The CLI plans the stack; every dynamic resource planned runs pulumi's serialize_provider, which wraps pickle's
-    # _batch_setitems once more and never unwraps it. Restored after each test, so these plans do not deepen every
-    # later pickle in the session (joblib's dump of the example model in test_serve hit the recursion limit).
-    import pickle
-
-    saved = pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict
-    yield
-    pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved
-
-
 @pytest.fixture
 def code(tmp_path) -> Path:
     """A copy of the example's code and environment, free to change."""

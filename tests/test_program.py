@@ -203,3 +203,14 @@ def test_a_ready_image_wins_over_building():
     run = run_program(stack_values("dev", image=image), "dev")
     assert not run.of_type(PACKAGE_TYPE)
     assert run.one(WEB_APP).inputs["siteConfig"]["linuxFxVersion"] == f"DOCKER|{image}"
+
+
+def test_a_plan_leaves_pickle_as_it_found_it():
+    # pulumi's serialize_provider wraps pickle's Pickler methods at every dynamic resource and never unwraps them: a
+    # process that plans again and again would nest them until an unrelated pickle hits the recursion limit.
+    import pickle
+
+    before = (pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict)
+    run = run_program(stack_values("dev"), "dev")
+    assert run.of_type("pulumi-python:dynamic/model-webapp:ModelPackage")  # a dynamic resource was serialized
+    assert (pickle.Pickler, pickle._Pickler._batch_setitems, pickle._Pickler.save_dict) == before
