@@ -112,6 +112,7 @@ def split_image(image: Optional[str], cloud: Cloud = PUBLIC) -> tuple[str, str, 
 PRIVATE_LINK = ("Azure ML does not package models for use outside Azure Machine Learning in a workspace with private "
                 "link (\"Private link enabled workspaces don't support packaging models for deployment outside of "
                 "Azure Machine Learning\"; copy mode \"is not supported on private link-enabled workspaces\"): build "
+                "the image with ACR Tasks instead (build.builder: acrTask, which needs no packaging service), build "
                 "the package in a workspace without private link, or deploy a ready image (the `image` setting)")
 PRIVATE_LINK_WORDS = re.compile(r"private[ _-]?link|private[ _-]?endpoint", re.IGNORECASE)
 

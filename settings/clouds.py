@@ -110,8 +110,9 @@ CHINA = Cloud(
             source="Microsoft Learn, Azure Machine Learning feature availability across clouds regions "
                    "(reference-machine-learning-cloud-parity): its Azure operated by 21Vianet table lists no "
                    "model packaging",
-            alternative="bring your own image: set image to a ready <registry>.azurecr.cn/<repository>@sha256:<64 "
-                        "hex digits> image (or promoteFrom a stack that has one)"),
+            alternative="build the image with ACR Tasks instead (build.builder: acrTask, from Microsoft's inference "
+                        "base image), or bring your own: set image to a ready <registry>.azurecr.cn/<repository>@sha256:"
+                        "<64 hex digits> image (or promoteFrom a stack that has one)"),
         FRONT_DOOR_MANAGED_CERTIFICATE: Unavailable(  # fact: cloud-china-no-front-door-managed-certificate
             feature="Azure Front Door managed certificates",
             source="docs.azure.cn, Configure HTTPS on an Azure Front Door custom domain: \"Managed certificates are "

@@ -152,6 +152,7 @@ def test_packaging_is_refused_in_china_with_the_alternative_and_the_source():
     assert "model-webapp:image is not set: Azure ML model packaging is not offered in Azure China (operated by " \
            "21Vianet)" in text
     assert "reference-machine-learning-cloud-parity" in text
+    assert "build.builder: acrTask" in text  # the build path that needs no packaging service
     assert "set image to a ready <registry>.azurecr.cn/<repository>@sha256:<64 hex digits> image" in text
     fleet = problems_in({**values(CHINA, image=None, sku="B1", model=None, auth=None, customDomain=None, code=None),
                          "model-webapp:models": json.dumps({"iris": {"model": {"name": "iris", "version": "1"}},

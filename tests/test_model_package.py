@@ -326,6 +326,7 @@ def test_a_private_link_workspace_is_refused_before_building(code):
     with pytest.raises(PackageBuildError, match="public network access disabled") as raised:
         provider_with(service).create(props_for(code))
     assert "Private link enabled workspaces don't support packaging" in str(raised.value)
+    assert "build.builder: acrTask" in str(raised.value)  # the build path that needs no packaging service
     assert service.builds == 0
 
 
