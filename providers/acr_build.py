@@ -24,9 +24,10 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from settings.clouds import PUBLIC, Cloud, cloud
 from settings.images import parse_image
-from settings.stack_settings import BASE_IMAGE_PATTERN, MODEL_VERSION, Workspace
+from settings.stack_settings import BASE_IMAGE_PATTERN, Workspace
 
 from .registry_images import FACT_KEYS, ImageFacts, Manifest, image_facts, read_config, resolve_digest
+from .build_inputs import code_failures, rebuild_diff
 from .retries import is_transient, with_retries
 
 PROVIDER_VERSION = "1"
@@ -148,19 +149,11 @@ class AcrImageBuildProvider(ResourceProvider):
 
     # -- check / diff: no service calls ------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = []
+        failures = code_failures(news)
 
         def fail(prop: str, reason: str) -> None:
             failures.append(CheckFailure(prop, reason))
 
-        def known(prop: str) -> bool:
-            return news.get(prop) not in (None, UNKNOWN)
-
-        source_dir = Path(news.get("source_dir") or "")
-        if known("source_dir") and not source_dir.is_dir():
-            fail("source_dir", f"inference code folder {source_dir} does not exist")
-        elif known("entry_script") and known("source_dir") and not (source_dir / news["entry_script"]).is_file():
-            fail("entry_script", f"entry script {news['entry_script']} is not in {source_dir}")
         spec = news.get("environment_spec")
         if not spec:
             fail("environment_spec", "an ACR Tasks build needs an environment spec file (a conda .yml with a pip "
@@ -177,17 +170,10 @@ class AcrImageBuildProvider(ResourceProvider):
                 requirements_of(Path(spec))
             except BuildContextError as exc:
                 fail("environment_spec", str(exc))
-        version = str(news.get("model_version", ""))
-        if version != UNKNOWN and not re.match(MODEL_VERSION, version):
-            fail("model_version", f"model version {version!r} is not a version number such as 1")
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        unknown = [k for k in REBUILD_KEYS if news.get(k) == UNKNOWN]
-        replaces = [k for k in REBUILD_KEYS if k in unknown or olds.get(k) != news.get(k)]
-        others = [k for k in set(news) | set(olds) if k not in REBUILD_KEYS and k not in OUTPUT_KEYS
-                  and k != "__provider" and olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(replaces or others), replaces=replaces, delete_before_replace=False)
+        return rebuild_diff(olds, news, REBUILD_KEYS, OUTPUT_KEYS)
 
     # -- create / read / update / delete -----------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:

@@ -23,8 +23,9 @@ from settings.images import parse_image
 from .packaging import (PRIVATE_LINK, AzureMLPackaging, BuiltEnvironment, PackageBuildError, PackageRequest,
                         PackagingService, build_error, split_image)
 from .registry_images import FACT_KEYS, ImageFacts, image_facts, read_config, resolve_digest
+from .build_inputs import code_failures, rebuild_diff
 from .retries import is_transient, with_retries
-from settings.stack_settings import ENVIRONMENT_ASSET, MODEL_VERSION, Workspace
+from settings.stack_settings import ENVIRONMENT_ASSET, Workspace
 
 # 2: packages are built in copy mode and their image is checked; every stack rebuilds its package once.
 PROVIDER_VERSION = "2"
@@ -100,19 +101,11 @@ class ModelPackageProvider(ResourceProvider):
 
     # -- check / diff: no service calls ------------------------------------------------------------
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = []
+        failures = code_failures(news)
 
         def fail(prop: str, reason: str) -> None:
             failures.append(CheckFailure(prop, reason))
 
-        def known(prop: str) -> bool:
-            return news.get(prop) not in (None, UNKNOWN)
-
-        source_dir = Path(news.get("source_dir") or "")
-        if known("source_dir") and not source_dir.is_dir():
-            fail("source_dir", f"inference code folder {source_dir} does not exist")
-        elif known("entry_script") and known("source_dir") and not (source_dir / news["entry_script"]).is_file():
-            fail("entry_script", f"entry script {news['entry_script']} is not in {source_dir}")
         asset, spec = news.get("environment_asset"), news.get("environment_spec")
         if asset:
             if asset != UNKNOWN and not re.match(ENVIRONMENT_ASSET, asset):
@@ -121,9 +114,6 @@ class ModelPackageProvider(ResourceProvider):
             fail("environment_spec", "set an environment spec file (conda .yml or pip .txt) or an environment asset")
         elif spec != UNKNOWN and not Path(spec).is_file():
             fail("environment_spec", f"environment spec {spec} does not exist")
-        version = str(news.get("model_version", ""))
-        if version != UNKNOWN and not re.match(MODEL_VERSION, version):
-            fail("model_version", f"model version {version!r} is not a version number such as 1")
         mode = news.get("model_mount_mode") or COPY
         if mode not in (COPY, UNKNOWN):  # fact: pkg-copy-mode
             fail("model_mount_mode", f"model mount mode {mode!r} is refused: only copy puts the model inside the "
@@ -132,13 +122,8 @@ class ModelPackageProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        unknown = [k for k in REBUILD_KEYS if news.get(k) == UNKNOWN]
-        replaces = [k for k in REBUILD_KEYS if k in unknown or olds.get(k) != news.get(k)]
-        others = [k for k in set(news) | set(olds) if k not in REBUILD_KEYS and k not in OUTPUT_KEYS
-                  and k not in ("__provider", ARCHIVED) and olds.get(k) != news.get(k)]
         # An environment archived since the last up is restored by update(), its image kept.
-        return DiffResult(changes=bool(replaces or others or olds.get(ARCHIVED)), replaces=replaces,
-                          delete_before_replace=False)
+        return rebuild_diff(olds, news, REBUILD_KEYS, (*OUTPUT_KEYS, ARCHIVED), also_changed=bool(olds.get(ARCHIVED)))
 
     # -- create / read / update / delete -----------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
