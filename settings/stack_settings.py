@@ -338,6 +338,55 @@ class Monitoring(Part):
                              "this.")
 
 
+# ARM ids of what the landing zone provides, judged from the raw keys (_network_problems) so that a tier problem and a
+# malformed id show in the same pass; the patterns reach editors through the stack-file schema.
+ARM_PREFIX = r"^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resource[Gg]roups/[-\w.()]{1,90}/providers/"
+SUBNET_ID = ARM_PREFIX + r"[Mm]icrosoft\.[Nn]etwork/virtual[Nn]etworks/[\w.-]{2,64}/subnets/[\w.-]{1,80}$"
+PRIVATE_DNS_ZONE_ID = ARM_PREFIX + r"[Mm]icrosoft\.[Nn]etwork/private[Dd]ns[Zz]ones/(?P<zone>[A-Za-z0-9.-]{1,253})$"
+SUBNET_SHAPE = ("/subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/"
+                "<vnet>/subnets/<subnet>")
+ZONE_SHAPE = "/subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.Network/privateDnsZones/<zone>"
+# Regional VNet integration and private endpoints start at Basic. fact: net-tiers-basic-and-above
+NETWORK_TIERS_BELOW = ("Free", "Shared")
+
+
+class Network(Part):
+    integration_subnet_id: Optional[str] = Field(
+        None, json_schema_extra={"pattern": SUBNET_ID}, description="Outbound: the subnet the plan's sites join by "
+        "regional VNet integration (virtualNetworkSubnetId), one per plan; it must be delegated to "
+        "Microsoft.Web/serverFarms (not checked offline). Unset: outbound traffic leaves from App Service's own "
+        "addresses.")
+    route_all_traffic: Flag = Field(True, description="With integrationSubnetId: the app's own outbound traffic goes "
+                                    "through the VNet, its NSGs and routes (outboundVnetRouting.applicationTraffic).")
+    pull_image_over_vnet: Flag = Field(True, description="With integrationSubnetId: the image is pulled through the "
+                                       "VNet (outboundVnetRouting.imagePullTraffic); the registry must be reachable "
+                                       "from the subnet.")
+    private_endpoint_subnet_id: Optional[str] = Field(
+        None, json_schema_extra={"pattern": SUBNET_ID}, description="Inbound: the subnet a private endpoint of each "
+        "site and of its staging slot is placed in (not the integration subnet).")
+    private_dns_zone_id: Optional[str] = Field(
+        None, json_schema_extra={"pattern": PRIVATE_DNS_ZONE_ID}, description="An existing private DNS zone of the "
+        "cloud's sites (privatelink.azurewebsites.net in the public cloud) the endpoints register in; unset: the "
+        "stack creates no DNS records (your landing zone's policy, or you, must).")
+    public_network_access: Optional[Literal["Enabled", "Disabled"]] = Field(
+        None, description="The sites' and slots' public endpoint; default Disabled with privateEndpointSubnetId, "
+        "Enabled without.")
+
+    @property
+    def public_access(self) -> str:
+        """What the sites' publicNetworkAccess is: as set, or Disabled behind a private endpoint."""
+        return self.public_network_access or ("Disabled" if self.private_endpoint_subnet_id else "Enabled")
+
+    @property
+    def dns_zone_name(self) -> Optional[str]:
+        match = re.match(PRIVATE_DNS_ZONE_ID, self.private_dns_zone_id or "")
+        return match["zone"].lower() if match else None
+
+    @property
+    def pulls_over_vnet(self) -> bool:
+        return bool(self.integration_subnet_id) and self.pull_image_over_vnet
+
+
 def _pinned(image: Optional[str], info: ValidationInfo) -> Optional[str]:
     cloud = _context_cloud(info)
     problem = image_problem(image, cloud) if image else None
@@ -422,6 +471,48 @@ def _fleet_problems(data: Mapping, stack: str) -> list[tuple[str, Any, str]]:
             hosts.setdefault(host.lower(), []).append(str(name))
     problems += [(f"models.{later}.customDomain.hostName", host, f"is also models.{names[0]}'s custom domain: one host "
                   "name serves one site") for host, names in hosts.items() for later in names[1:]]
+    return problems
+
+
+def _network_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, str]]:
+    """From the raw keys, so every network problem is listed with every other one: id shapes, the zone's name, the
+    plan's tier, keys that would do nothing."""
+    network = _raw(data, "network")
+    if not isinstance(network, Mapping):
+        return []  # unset; anything else is pydantic's to refuse (must be an object)
+    given = {key: _raw(network, key) for key in ("integrationSubnetId", "privateEndpointSubnetId", "privateDnsZoneId",
+                                                 "publicNetworkAccess", "routeAllTraffic", "pullImageOverVnet")}
+    subnets = {key: given[key] for key in ("integrationSubnetId", "privateEndpointSubnetId") if given[key]}
+    problems = [(f"network.{key}", value, f"must be a subnet id: {SUBNET_SHAPE}") for key, value in subnets.items()
+                if not re.match(SUBNET_ID, str(value))]
+    zone = given["privateDnsZoneId"]
+    match = re.match(PRIVATE_DNS_ZONE_ID, str(zone)) if zone else None
+    if zone and not match:
+        problems.append(("network.privateDnsZoneId", zone, f"must be a private DNS zone id: {ZONE_SHAPE}"))
+    elif match and match["zone"].lower() != cloud.sites_private_dns_zone:  # fact: cloud-private-dns-zones
+        problems.append(("network.privateDnsZoneId", zone, f"is the zone {match['zone']}, but App Service sites' "
+                         f"private endpoints in {cloud.title} resolve in {cloud.sites_private_dns_zone}: name that "
+                         "zone (an existing one, linked to the VNets that call the sites), or leave it unset"))
+    if zone and not given["privateEndpointSubnetId"]:
+        problems.append(("network.privateDnsZoneId", zone, "has no effect without privateEndpointSubnetId: set it, "
+                         "or remove the zone"))
+    # fact: net-integration-subnet-not-endpoint-subnet
+    if len(subnets) == 2 and str(subnets["integrationSubnetId"]).lower() == str(
+            subnets["privateEndpointSubnetId"]).lower():
+        problems.append(("network.privateEndpointSubnetId", subnets["privateEndpointSubnetId"], "is the VNet "
+                         "integration subnet, which App Service cannot share with private endpoints: use another "
+                         "subnet (it needs no delegation)"))
+    problems += [(f"network.{key}", given[key], "has no effect without integrationSubnetId: set it, or remove "
+                  f"{key}") for key in ("routeAllTraffic", "pullImageOverVnet")
+                 if given[key] is not None and not given["integrationSubnetId"]]
+    if not (subnets or given["publicNetworkAccess"]):
+        problems.append(("network", dict(network), "sets none of integrationSubnetId, privateEndpointSubnetId, "
+                         "publicNetworkAccess: set what your network provides, or remove network"))
+    sku = SKUS.get(str(_raw(data, "sku", SharedKeys.model_fields["sku"].default)))
+    if sku is not None and sku.tier in NETWORK_TIERS_BELOW:
+        what = {"integrationSubnetId": "VNet integration", "privateEndpointSubnetId": "a private endpoint"}
+        problems += [(f"network.{key}", value, f"{what[key]} needs a Basic plan or above; sku {sku.name} is "
+                      f"{sku.tier}: raise the sku (B1 or above), or remove {key}") for key, value in subnets.items()]
     return problems
 
 
@@ -626,6 +717,12 @@ class SharedKeys(Part):
                                      "minInstances) in a region with zones, off otherwise; true where that is "
                                      "impossible is refused.")
     monitoring: Monitoring = Field(Monitoring(), description="Logs, telemetry and alerts (see When something goes wrong).")
+    # Shared, not per model: a plan has one VNet integration, which all its sites use, and a landing zone gives one
+    # private endpoint subnet and one DNS zone to a workload; each service still gets its own endpoints.
+    # fact: net-one-integration-per-plan
+    network: Optional[Network] = Field(None, description="Private networking (see Private networking): outbound VNet "
+                                       "integration, private endpoints for every site and slot, and their public "
+                                       "access. Unset: public sites, images pulled over the internet.")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
@@ -667,6 +764,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
             problems = [p for check_ in files.values() for p in check_.problems]
         stack = (info.context or {}).get("stack", "")
         problems += _fleet_problems(data, stack) if isinstance(data, Mapping) else []
+        problems += _network_problems(data, _context_cloud(info)) if isinstance(data, Mapping) else []
         try:
             settings = handler(data)
         except ValidationError as exc:
