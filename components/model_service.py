@@ -18,6 +18,7 @@ from .entra_auth import auth_settings_args
 from .image_source import ImageSources, StackImage
 from .monitoring import diagnostics, site_alerts, telemetry_settings
 from .platform import Hosting
+from .private_network import SITE_GROUP, private_endpoint
 from .release import rollout, staging_slot
 from .site import HEALTH_CHECK_PATH, site_args
 
@@ -73,6 +74,7 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=pull.depends_on,
                                         ignore_changes=["siteConfig.linuxFxVersion"] if s.uses_slot else None),
         )
+        endpoint = private_endpoint(f"{name}-pe", s, site.id, SITE_GROUP, group_name, self)
         swap = staging_slot(name, s, site, group_name, site_kwargs, pull.depends_on, host.hub, self) \
             if s.uses_slot else None
         diagnostics(name, host.hub, site, self)
@@ -85,8 +87,8 @@ class ModelService(pulumi.ComponentResource):
                                         **auth_settings_args(s.auth, HEALTH_CHECK_PATH, s.cloud), opts=child) \
             if s.auth.enabled else None
         if swap is None:  # in place: the `up` ends when the site serves the new image (after auth, for its 401 check)
-            rollout(name, s, site, group_name, site_kwargs["site_config"].linux_fx_version, [auth] if auth else [],
-                    self)
+            rollout(name, s, site, group_name, site_kwargs["site_config"].linux_fx_version,
+                    [r for r in (auth, endpoint) if r is not None], self)
         domain = bind_custom_domain(name, s, site, host.plan_id, group_name, self)  # custom domains do not swap
 
         self.default_host_name = site.default_host_name

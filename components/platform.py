@@ -14,6 +14,7 @@ from settings.clouds import provider_environment
 from settings.stack_settings import Settings
 
 from .monitoring import MonitoringHub, plan_alert, shared_monitoring
+from .private_network import network_notes
 from .registry import find_workspace_registry
 from .registry_access import RegistryPull, pull_with_admin_credentials, pull_with_identity
 from .scaling import cpu_profile
@@ -53,6 +54,8 @@ class Platform(pulumi.ComponentResource):
             f"{name}-workspace", subscription_id=s.workspace.subscription_id, **provider_environment(s.cloud), opts=child
         )
         registry = find_workspace_registry(s, workspace_provider)
+        for note in network_notes(s):
+            pulumi.log.warn(note, resource=self)
         group = resources.ResourceGroup(f"{name}-rg", location=s.location, tags=tags, opts=child)
         plan = web.AppServicePlan(
             f"{name}-plan",

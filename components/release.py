@@ -21,6 +21,7 @@ from settings.stack_settings import Settings
 from .access import slot_restriction_rules
 from .entra_auth import auth_settings_args
 from .monitoring import MonitoringHub, diagnostics
+from .private_network import private_endpoint, slot_group
 from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
 
 
@@ -49,6 +50,10 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group_name: pulumi.In
         web.WebAppSlotConfigurationNames(f"{name}-sticky-settings", name=site.name, resource_group_name=group_name,
                                          app_setting_names=list(WARMUP_SETTINGS), opts=on_slot),
     ]
+    # A slot's endpoint is made on the parent site; it stays with the slot through swaps.
+    endpoint = private_endpoint(f"{name}-slot-pe", s, site.id, slot_group(slot_name), group_name, parent, [slot])
+    if endpoint is not None:
+        guards.append(endpoint)
     if s.auth.enabled:
         guards.append(web.WebAppAuthSettingsV2Slot(f"{name}-slot-auth", name=site.name, resource_group_name=group_name,
                                                    slot=slot_name, **auth_settings_args(s.auth, HEALTH_CHECK_PATH, s.cloud),

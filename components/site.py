@@ -1,7 +1,7 @@
 """The site definition production and the staging slot share: one place, so the two cannot drift.
 
 Kind, identity, registry pull, TLS/FTPS/HTTP2/remote debugging, SSH, health check, always-on, access
-restrictions and app settings are all built here; model_web_app.py hands the same arguments to
+restrictions, app settings, VNet integration and public network access are all built here; model_web_app.py hands the same arguments to
 `web.WebApp` and, when releases go through a slot, to `web.WebAppSlot`.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pulumi_azure_native import web
 from settings.stack_settings import Settings
 
 from .access import restriction_args
+from .private_network import network_args
 from .registry_access import RegistryPull
 
 HEALTH_CHECK_PATH = "/"  # azmlinfsrv answers GET / with "Healthy"
@@ -63,5 +64,6 @@ def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux
             **restriction_args(s.access),
             **pull.site_config,
         ),
+        **network_args(s),  # VNet integration and public access, on production and the slot alike
         tags=tags,
     )
