@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import containerregistry, machinelearningservices, resources
 
+from settings.clouds import Cloud
 from settings.stack_settings import Settings, Workspace
 
 # Built-in role ids (Microsoft Learn, "Azure built-in roles for Containers").
@@ -69,16 +71,48 @@ def find_workspace_registry(settings: Settings, provider: pulumi.ProviderResourc
         resource_group_name=ref.resource_group, registry_name=ref.name, opts=invoke
     )
     login_server = registry.login_server.apply(_require_login_server)
-    if settings.registry_permissions != "auto" or not settings.uses_managed_identity:
-        abac = pulumi.Output.from_input(settings.registry_permissions == "abac")
-    else:
-        found = resources.get_resource_output(
-            api_version=ROLE_MODE_API_VERSION, resource_provider_namespace="Microsoft.ContainerRegistry",
-            parent_resource_path="", resource_type="registries", resource_group_name=ref.resource_group,
-            resource_name=ref.name, opts=invoke)
-        abac = found.properties.apply(_is_abac)
+    reads_mode = settings.registry_permissions == "auto" and settings.uses_managed_identity
+    over_vnet = settings.network is not None and settings.network.pulls_over_vnet
+    # One read serves both: the permission mode, and whether a pull through the VNet can reach the registry.
+    found = resources.get_resource_output(
+        api_version=ROLE_MODE_API_VERSION, resource_provider_namespace="Microsoft.ContainerRegistry",
+        parent_resource_path="", resource_type="registries", resource_group_name=ref.resource_group,
+        resource_name=ref.name, opts=invoke) if reads_mode or over_vnet else None
+    abac = found.properties.apply(_is_abac) if found is not None and reads_mode else \
+        pulumi.Output.from_input(settings.registry_permissions == "abac")
+    if found is not None and over_vnet:
+        # Through the login server, which every site's image names, so a refusal stops the deployment.
+        checked = pulumi.Output.all(found.sku, found.properties, login_server).apply(
+            lambda v: _vnet_pull_problem(v[0], v[1], v[2], settings.cloud))
+        login_server = pulumi.Output.all(login_server, checked).apply(lambda v: v[0])
     return WorkspaceRegistry(ref=ref, login_server=login_server, admin_user_enabled=registry.admin_user_enabled,
                              abac=abac)
+
+
+def _vnet_pull_problem(sku: Any, properties: dict | None, login_server: str, cloud: Cloud) -> None:
+    """With pullImageOverVnet: refuses a registry nothing on the VNet can reach, and says what the user must provide."""
+    tier = (sku or {}).get("name") if isinstance(sku, dict) else getattr(sku, "name", None)
+    public = (properties or {}).get("publicNetworkAccess") or "Enabled"
+    where = f"the workspace's registry {login_server} ({tier or 'SKU not reported'}, public network access {public})"
+    # fact: net-registry-private-link-premium
+    if tier != "Premium" and public == "Disabled":
+        raise pulumi.RunError(
+            f"{where} cannot be reached: its public access is off, and only a Premium registry can have the private "
+            f"endpoint a pull through the VNet would use. Upgrade it to Premium and give it a private endpoint reachable "
+            f"from network.integrationSubnetId ({cloud.registry_private_dns_zone} linked to that VNet), or enable its "
+            "public access and let the subnet's routes reach it")
+    if public == "Disabled":
+        pulumi.log.warn(
+            f"network.pullImageOverVnet: {where} is reached only through its private endpoints: one must be reachable "
+            f"from network.integrationSubnetId, with {cloud.registry_private_dns_zone} (the login server and the "
+            "registry's regional data endpoint records) linked to that VNet; the stack cannot see that from here, and "
+            "a wrong route shows as the site's image pull failing")
+    else:
+        private = "" if tier == "Premium" else " (a private endpoint needs the Premium SKU)"
+        pulumi.log.warn(
+            f"network.pullImageOverVnet: {where} is pulled from through the VNet, so the integration subnet's routes, "
+            f"NSGs and firewall must let the sites reach its public endpoint, or give it a private endpoint{private} "
+            f"reachable from network.integrationSubnetId with {cloud.registry_private_dns_zone} linked to that VNet")
 
 
 def _is_abac(properties: dict | None) -> bool:

@@ -46,6 +46,10 @@ class FakeAzure(pulumi.runtime.Mocks):
     admin_user_enabled: bool = True
     admin_password: str = FAKE_ADMIN_PASSWORD
     role_assignment_mode: Optional[str] = "LegacyRegistryPermissions"  # or AbacRepositoryPermissions; None: absent
+    # What the registry read says of its network: Azure's defaults for a new Premium registry (a landing zone's would
+    # usually read Disabled); Basic or Standard registries cannot have private endpoints.
+    registry_sku: str = "Premium"
+    registry_public_network_access: str = "Enabled"
     stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # other stacks, for StackReference
     package_port: int = 5001  # the port the fake package image exposes
     invokes: list[dict[str, Any]] = field(default_factory=list)
@@ -75,8 +79,9 @@ class FakeAzure(pulumi.runtime.Mocks):
         elif token == "azure-native:resources:getResource" and a.get("resourceType") == "registries":
             mode = {"roleAssignmentMode": self.role_assignment_mode} if self.role_assignment_mode else {}
             answer = {"name": a["resourceName"], "type": "Microsoft.ContainerRegistry/registries",
+                      "sku": {"name": self.registry_sku, "tier": self.registry_sku},
                       "properties": {"loginServer": f"{a['resourceName']}.{_stack_cloud().registry_suffix}",
-                                     **mode}}
+                                     "publicNetworkAccess": self.registry_public_network_access, **mode}}
         elif token == "azure-native:resources:getResource" and a.get("resourceType") == "sites":
             answer = {"name": a["resourceName"], "type": "Microsoft.Web/sites",
                       "properties": {"inboundIpAddress": FAKE_INBOUND_IP}}
