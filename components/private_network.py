@@ -54,7 +54,9 @@ def private_endpoint(name: str, s: Settings, site_id: pulumi.Input[str], group_i
         resource_group_name=group_name,
         # The endpoint is made in its VNet's region: the stack's location, as the landing zone's VNet must be.
         location=s.location,
-        subnet=network.SubnetArgs(id=net.private_endpoint_subnet_id),
+        # A reference to the landing zone's subnet, its id alone: SubnetArgs would add its own defaults for the
+        # subnet's network policies, which are not this stack's to state.
+        subnet={"id": net.private_endpoint_subnet_id},
         private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
             name=name, private_link_service_id=site_id, group_ids=[group_id])],
         tags=dict(s.tags),
