@@ -22,6 +22,10 @@ BASIC_AUTH = (FTP_ALLOWED, SCM_ALLOWED, "azure-native:web:WebAppFtpAllowedSlot",
 HOST_NAME_BINDINGS = ("azure-native:web:WebAppHostNameBinding", "azure-native:web:WebAppHostNameBindingSlot")
 CERTIFICATE = "azure-native:web:Certificate"
 SNI_BINDING = "pulumi-python:dynamic/model-webapp:SniBinding"  # turns SNI TLS on for a binding after its certificate
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+# A private endpoint reaches production through group id `sites`, a slot through `sites-<slot>`, both with the app's own
+# id as privateLinkServiceId (fact: net-private-endpoint-group-ids).
+SITES_GROUP = "sites"
 # Every cloud's site host suffix (public, Azure China, Azure US Government): the pack runs on its own and imports
 # nothing of the project, so it spells what settings/clouds.py holds; tests/test_clouds.py checks they agree.
 DEFAULT_HOST_SUFFIXES = (".azurewebsites.net", ".chinacloudsites.cn", ".azurewebsites.us")

@@ -137,6 +137,29 @@ def no_allow_all_restriction(args, report):
                    "or set no restrictions at all.")
 
 
+PRIVATE_CONFIG = {"requirePrivate": {"type": "boolean", "default": False}}
+
+
+def require_private(args) -> bool:
+    """The policy config says every site of the stack must be private (a landing zone's stack), not only those the
+    stack networks privately itself."""
+    return args.get_config().get("requirePrivate", False) is True
+
+
+@_web_app
+def public_network_disabled(args, report):
+    # Unset is Enabled to App Service and to Azure Policy alike ("exists": "false" fires 1b5ef780 and 701a595d); a
+    # stack that sets nothing about its network is public by choice, so only requirePrivate holds it to Disabled.
+    # fact: policy-public-network-access-builtins
+    access = value(args.props, "publicNetworkAccess")
+    if access == "Disabled" or (access is None and not require_private(args)):
+        return
+    report("publicNetworkAccess must be Disabled: the site (or slot) otherwise answers the internet beside its private "
+           "endpoint, and Azure Policy \"App Service apps should disable public network access\" (1b5ef780-c53c-4a64-"
+           "87f3-bb9c8c8094ba; 701a595d-38fb-4a66-ae6d-fb3735217622 for slots) denies it in landing zones that assign "
+           "it: set model-webapp:network.publicNetworkAccess Disabled (with network.privateEndpointSubnetId).")
+
+
 @_web_app
 def health_check(args, report):
     if not value(args.props, "siteConfig.healthCheckPath"):
@@ -233,6 +256,8 @@ RESOURCE_POLICIES = [
     _policy("web-app-port-matches-server", "WEBSITES_PORT is set to the inference server's port.",
             port_matches_server, MANDATORY, {"serverPort": {"type": "integer"}}),
     _policy("web-app-health-check", "Web apps have a health check path.", health_check, MANDATORY),
+    _policy("site-public-network-disabled", "Sites and slots turn public network access off where they are private "
+            "(every site, with requirePrivate).", public_network_disabled, ADVISORY, PRIVATE_CONFIG),
     _policy("web-app-ssh-disabled", "SSH into the container is off.", ssh_disabled, ADVISORY),
     _policy("web-app-no-allow-all-restriction", "Access restrictions, where set, do not allow every address.",
             no_allow_all_restriction, MANDATORY),

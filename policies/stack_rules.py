@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs, \
+    StackValidationPolicy
 
 from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIXES, DIAGNOSTIC_SETTING, HOST_NAME_BINDINGS, IDENTITY,
-                    PLAN, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SNI_BINDING, WEB_APP_SLOT, of_type,
-                    tier_rank, value)
+                    PLAN, PRIVATE_ENDPOINT, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SITES_GROUP, SNI_BINDING,
+                    WEB_APP, WEB_APP_SLOT, of_type, tier_rank, value)
 
 BROADER_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -163,6 +164,48 @@ def custom_domain_one_site(args: StackValidationArgs, report: ReportViolation) -
                    binding.urn)
 
 
+def _group_id(site) -> str:
+    """The private endpoint group a site is reached through: `sites`, or `sites-<slot>` for a slot."""
+    slot = value(site.props, "slot") if site.resource_type == WEB_APP_SLOT else None
+    return f"{SITES_GROUP}-{slot}" if slot else SITES_GROUP
+
+
+def _targets_app(endpoint, app: str) -> bool:
+    """Whether the endpoint connects to the app (production's id serves its slots too). Its privateLinkServiceId is the
+    app's id, unknown during a first preview: the dependency on the app says the same and is always known."""
+    if any(d.resource_type == WEB_APP and str(value(d.props, "name") or "").lower() == app
+           for d in endpoint.dependencies):
+        return True
+    return any(str(value(c, "privateLinkServiceId") or "").lower().rstrip("/").rsplit("/", 1)[-1] == app
+               for c in value(endpoint.props, "privateLinkServiceConnections") or [])
+
+
+def _reached_privately(site, endpoints) -> bool:
+    # Only privateLinkServiceConnections are approved on creation (the deployer may approve its own app); a manual
+    # connection waits for the app owner. fact: net-private-endpoint-auto-approval
+    app, group = str(value(site.props, "name") or "").lower(), _group_id(site)
+    return any(_targets_app(e, app) and any(group in (value(c, "groupIds") or [])
+                                            for c in value(e.props, "privateLinkServiceConnections") or [])
+               for e in endpoints)
+
+
+def site_private_endpoint(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every site and slot the stack makes private (public access off, or another site of its app behind an
+    endpoint) is reached through a private endpoint of its own group; with requirePrivate, every site and slot."""
+    endpoints = of_type(args.resources, PRIVATE_ENDPOINT)
+    everywhere = args.get_config().get("requirePrivate", False) is True
+    networked = {str(value(s.props, "name") or "").lower() for s in _sites(args.resources)
+                 if any(_targets_app(e, str(value(s.props, "name") or "").lower()) for e in endpoints)}
+    for site in _sites(args.resources):
+        judged = everywhere or value(site.props, "publicNetworkAccess") == "Disabled" or \
+            str(value(site.props, "name") or "").lower() in networked
+        if judged and not _reached_privately(site, endpoints):
+            report(f"no private endpoint reaches this {'slot' if site.resource_type == WEB_APP_SLOT else 'site'} "
+                   f"(group id {_group_id(site)}, automatically approved through privateLinkServiceConnections): with "
+                   "public access off nothing can call it, and with it on it is public; set model-webapp:network."
+                   "privateEndpointSubnetId, which gives the site and its slot an endpoint each.", site.urn)
+
+
 def _site_label(site: tuple[str, str, str]) -> str:
     group, name, slot = site
     return f"{name or '?'}{f' (slot {slot})' if slot else ''} in {group or '?'}"
@@ -172,14 +215,15 @@ def _sites(resources) -> list:
     return [r for r in resources if r.resource_type in SITES]
 
 
-def _policy(name, description, validate, level):
-    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
+def _policy(name, description, validate, level, config=None):
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level,
+                                 config_schema=PolicyConfigSchema(config) if config else None)
 
 
 # Every type a stack rule above reads, directly or through a resource's dependencies: the offline plan sends the
 # stack rules these resources only (the pack converts every resource it is sent once per stack rule).
 STACK_RULE_TYPES = frozenset({*SITES, IDENTITY, ROLE_ASSIGNMENT, AUTH, AUTH_SLOT, PLAN, AUTOSCALE, WEB_APP_SLOT,
-                              *HOST_NAME_BINDINGS, SNI_BINDING, DIAGNOSTIC_SETTING})
+                              *HOST_NAME_BINDINGS, SNI_BINDING, DIAGNOSTIC_SETTING, PRIVATE_ENDPOINT})
 
 MANDATORY = EnforcementLevel.MANDATORY
 STACK_POLICIES = [
@@ -199,4 +243,9 @@ STACK_POLICIES = [
             "a customDomain.", custom_domain_one_site, MANDATORY),
     _policy("site-logs-to-workspace", "Every site and slot sends console and platform logs to Log Analytics.",
             logs_to_workspace, EnforcementLevel.ADVISORY),
+    # Advisory: a public stack is a choice. A landing zone's policy config makes it mandatory, with requirePrivate
+    # to hold every site to it (policies/config/<stack>.json).
+    _policy("site-private-endpoint", "Sites and slots that are private (every one, with requirePrivate) are reached "
+            "through a private endpoint of their own group (sites, sites-<slot>).", site_private_endpoint,
+            EnforcementLevel.ADVISORY, {"requirePrivate": {"type": "boolean", "default": False}}),
 ]

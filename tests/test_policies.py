@@ -11,6 +11,7 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOp
 from policies.pack import POLICIES
 from policies.props import CERTIFICATE, HOST_NAME_BINDINGS, SNI_BINDING
 from policies.props import AUTH, AUTH_SLOT, AUTOSCALE, FTP_ALLOWED, IDENTITY, PLAN, ROLE_ASSIGNMENT, SCM_ALLOWED, WEB_APP
+from policies.props import PRIVATE_ENDPOINT, WEB_APP_SLOT
 from offline.mock_engine import run_program
 from pulumi.runtime.rpc import UNKNOWN
 
@@ -123,6 +124,10 @@ SITE_CASES = {
         {"v4-all": site(siteConfig__ipSecurityRestrictions=[OFFICE_RANGE, {"ipAddress": "0.0.0.0/0", "action": "Allow"}]),
          "any": site(siteConfig__ipSecurityRestrictions=[{"ipAddress": "Any", "action": "Allow"}]),
          "v6-all": site(siteConfig__ipSecurityRestrictions=[{"ipAddress": "::/0"}])}),
+    # Unset: a public stack's choice, not reported unless the config requires every site private (below).
+    "site-public-network-disabled": ({"ok": site(), "disabled": site(publicNetworkAccess="Disabled")},
+                                     {"enabled": site(publicNetworkAccess="Enabled"),
+                                      "lower-case": site(publicNetworkAccess="disabled")}),
 }
 
 
@@ -209,6 +214,18 @@ def test_port_rule_compares_numbers_as_the_engine_sends_them():
     # Policy config is a protobuf Struct on the wire: the default 5001 arrives as 5001.0.
     assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", site())], {"serverPort": 5001.0})[0] == set()
     assert run_rule("web-app-port-matches-server", [(WEB_APP, "s", site())], {"serverPort": 8080.0})[0] == {"s"}
+
+
+def test_public_network_rule_with_require_private_holds_every_site_and_slot_to_disabled():
+    resources = [(WEB_APP, "unset", site()), (WEB_APP_SLOT, "slot-unset", site()),
+                 (WEB_APP_SLOT, "slot-enabled", site(publicNetworkAccess="Enabled")),
+                 (WEB_APP, "disabled", site(publicNetworkAccess="Disabled")),
+                 (WEB_APP_SLOT, "slot-disabled", site(publicNetworkAccess="Disabled")),
+                 (PLAN, "a-plan", {"sku": {"tier": "PremiumV3"}})]
+    reported, messages = run_rule("site-public-network-disabled", resources, {"requirePrivate": True})
+    assert reported == {"unset", "slot-unset", "slot-enabled"}
+    assert all("1b5ef780-c53c-4a64-87f3-bb9c8c8094ba" in m and "network.publicNetworkAccess" in m for m in messages)
+    assert run_rule("site-public-network-disabled", resources, {"requirePrivate": False})[0] == {"slot-enabled"}
 
 
 # -- stack rules ----------------------------------------------------------------------------------
@@ -312,6 +329,60 @@ def test_autoscale_only_on_standard_or_above():
     premium = resource(PLAN, "premium", {"sku": {"tier": "PremiumV3"}})
     settings = [resource(AUTOSCALE, "on-basic", {}, [basic]), resource(AUTOSCALE, "on-premium", {}, [premium])]
     assert stack_rule("autoscale-standard-tier", [basic, premium, *settings]) == {"urn:on-basic"}
+
+
+# -- private endpoints ----------------------------------------------------------------------------
+APP_ID = "/subscriptions/s/resourceGroups/rg-prod/providers/Microsoft.Web/sites/mw-prod-app"
+
+
+def endpoint(name: str, group: str, deps: list, app_id: str = APP_ID, manual: bool = False) -> PolicyResource:
+    connection = {"name": name, "privateLinkServiceId": app_id, "groupIds": [group]}
+    key = "manualPrivateLinkServiceConnections" if manual else "privateLinkServiceConnections"
+    return resource(PRIVATE_ENDPOINT, name, {"subnet": {"id": "/subscriptions/s/.../subnets/pe"}, key: [connection]},
+                    deps)
+
+
+def private_graph(access: str | None = "Disabled", slot_access: str | None = "Disabled"):
+    production = resource(WEB_APP, "site", {**site(), "name": "mw-prod-app",
+                                            **({"publicNetworkAccess": access} if access else {})})
+    slot = resource(WEB_APP_SLOT, "slot", {**site(), "name": "mw-prod-app", "slot": "staging",
+                                           **({"publicNetworkAccess": slot_access} if slot_access else {})},
+                    [production])
+    return production, slot
+
+
+def test_site_private_endpoint_wants_one_endpoint_per_site_and_slot_of_its_own_group():
+    production, slot = private_graph()
+    both = [endpoint("pe-site", "sites", [production]), endpoint("pe-slot", "sites-staging", [production, slot])]
+    assert stack_rule("site-private-endpoint", [production, slot, *both]) == set()
+    # The slot's endpoint missing, or given production's group: the slot is neither reachable nor public.
+    assert stack_rule("site-private-endpoint", [production, slot, both[0]]) == {"urn:slot"}
+    assert stack_rule("site-private-endpoint", [production, slot, both[0],
+                                                endpoint("pe-slot", "sites", [production])]) == {"urn:slot"}
+    # An endpoint to another app does not count, nor one that waits for manual approval.
+    other = "/subscriptions/s/resourceGroups/rg-prod/providers/Microsoft.Web/sites/mw-other-app"
+    assert stack_rule("site-private-endpoint", [production, slot, endpoint("pe-other", "sites", [], other),
+                                                both[1]]) == {"urn:site"}
+    assert stack_rule("site-private-endpoint", [production, slot, endpoint("pe-site", "sites", [production], manual=True),
+                                                both[1]]) == {"urn:site"}
+
+
+def test_site_private_endpoint_matches_by_the_apps_id_when_no_dependency_says_it():
+    production, slot = private_graph()
+    by_id = [endpoint("pe-site", "sites", []), endpoint("pe-slot", "sites-staging", [])]
+    assert stack_rule("site-private-endpoint", [production, slot, *by_id]) == set()
+    upper = APP_ID.replace("mw-prod-app", "MW-Prod-App")  # ARM ids compare without regard to case
+    assert stack_rule("site-private-endpoint", [production, slot, endpoint("pe-site", "sites", [], upper),
+                                                by_id[1]]) == set()
+
+
+def test_site_private_endpoint_leaves_public_stacks_alone_unless_every_site_must_be_private():
+    production, slot = private_graph(access=None, slot_access=None)
+    assert stack_rule("site-private-endpoint", [production, slot]) == set()
+    assert stack_rule("site-private-endpoint", [production, slot], {"requirePrivate": True}) == {"urn:site", "urn:slot"}
+    # Public access left on but an endpoint on production: the app is networked, so its slot is judged too.
+    assert stack_rule("site-private-endpoint", [production, slot, endpoint("pe-site", "sites", [production])]) == \
+        {"urn:slot"}
 
 
 # -- custom domain --------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def _every_rule_on_every_resource(run, config):
 
 STACK_RULES = {"acr-pull-least-privilege", "pull-assignment-before-site", "require-entra-auth", "web-app-always-on",
                "autoscale-standard-tier", "slot-standard-tier", "custom-domain-sni-tls", "custom-domain-one-site",
-               "site-logs-to-workspace"}
+               "site-logs-to-workspace", "site-private-endpoint"}
 
 
 def test_every_resource_rule_names_the_types_it_looks_at():
@@ -169,3 +169,75 @@ def test_rules_scoped_by_type_judge_exactly_as_every_rule_on_every_resource(stac
         if changes:
             assert scoped  # the comparison is not of two empty lists
             assert any(v["rule"] in STACK_RULES for v in scoped) or not stack_rule_fires
+
+
+# -- private networking --------------------------------------------------------------------------------------------
+PRIVATE_RULES = ("site-private-endpoint", "site-public-network-disabled")
+LANDING_ZONE = {"all": "mandatory", **{rule: {"enforcementLevel": "mandatory", "requirePrivate": True}
+                                        for rule in PRIVATE_RULES}}
+
+
+def landing_zone_config(tmp_path):
+    from offline.policy_check import load_policy_config
+
+    path = tmp_path / "landing-zone.json"
+    path.write_text(json.dumps(LANDING_ZONE))
+    return load_policy_config("private", path)
+
+
+def half_private():
+    """The private plan with the slot's endpoint gone and its public access back on: both rules have a site to name."""
+    from tests.private_plan import private_run
+
+    run = private_run()
+    slot = run.one("azure-native:web:WebAppSlot")
+    run.registrations = [r for r in run.registrations if not (r.type == "azure-native:network:PrivateEndpoint"
+                                                              and slot.urn in r.dependencies)]
+    for props in (slot.inputs, slot.engine_inputs, slot.state):
+        props["publicNetworkAccess"] = "Enabled"
+    return run, slot
+
+
+def test_private_rules_scoped_by_type_judge_exactly_as_every_rule_on_every_resource(tmp_path):
+    from offline.policy_check import evaluate, load_policy_config
+    from tests.private_plan import private_run
+
+    broken, _slot = half_private()
+    for run in (private_run(), broken):
+        for config in (load_policy_config("prod"), load_policy_config("a-stack-with-no-policy-config"),
+                       landing_zone_config(tmp_path)):
+            scoped = evaluate(run, config)
+            assert sorted(map(json.dumps, scoped)) == \
+                sorted(map(json.dumps, _every_rule_on_every_resource(run, config)))
+    assert {v["rule"] for v in evaluate(broken, landing_zone_config(tmp_path))} >= set(PRIVATE_RULES)
+
+
+def test_the_private_plan_passes_a_landing_zones_policy_config(tmp_path):
+    from offline.policy_check import evaluate
+    from tests.private_plan import private_run
+
+    assert [v for v in evaluate(private_run(), landing_zone_config(tmp_path)) if v["rule"] in PRIVATE_RULES] == []
+
+
+def test_a_half_private_app_is_noted_by_default_and_refused_where_the_config_says_so(tmp_path):
+    from offline.policy_check import evaluate, load_policy_config
+
+    run, slot = half_private()
+    for config, level in ((load_policy_config("prod"), "advisory"), (landing_zone_config(tmp_path), "mandatory")):
+        found = {(v["rule"], v["resource"], v["level"]) for v in evaluate(run, config) if v["rule"] in PRIVATE_RULES}
+        assert found == {(rule, slot.urn, level) for rule in PRIVATE_RULES}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_public_stacks_are_not_noted_by_their_own_config_and_refused_by_a_landing_zones(tmp_path, stack):
+    from offline.mock_engine import run_program
+    from offline.policy_check import evaluate, load_policy_config
+    from tests.helpers import stack_values
+
+    run = run_program(stack_values(stack), stack)
+    assert [v for v in evaluate(run, load_policy_config(stack)) if v["rule"] in PRIVATE_RULES] == []
+    assert [v for v in evaluate(run, load_policy_config("no-file")) if v["rule"] in PRIVATE_RULES] == []
+    refused = {(v["rule"], v["resource"]) for v in evaluate(run, landing_zone_config(tmp_path))
+               if v["rule"] in PRIVATE_RULES and v["level"] == "mandatory"}
+    sites = [r.urn for r in run.registrations if r.type in ("azure-native:web:WebApp", "azure-native:web:WebAppSlot")]
+    assert refused == {(rule, urn) for rule in PRIVATE_RULES for urn in sites}
