@@ -717,9 +717,9 @@ class SharedKeys(Part):
                                      "minInstances) in a region with zones, off otherwise; true where that is "
                                      "impossible is refused.")
     monitoring: Monitoring = Field(Monitoring(), description="Logs, telemetry and alerts (see When something goes wrong).")
-    # Shared, not per model: a plan has one VNet integration, which all its sites use, and a landing zone gives one
-    # private endpoint subnet and one DNS zone to a workload; each service still gets its own endpoints.
-    # fact: net-one-integration-per-plan
+    # Shared, not per model: an integration subnet serves one plan, and the stack's sites share one plan; a landing
+    # zone gives a workload one endpoint subnet and one zone, and each service still gets its own endpoints.
+    # fact: net-integration-subnet-one-plan
     network: Optional[Network] = Field(None, description="Private networking (see Private networking): outbound VNet "
                                        "integration, private endpoints for every site and slot, and their public "
                                        "access. Unset: public sites, images pulled over the internet.")
