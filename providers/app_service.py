@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol
 
@@ -26,6 +27,64 @@ LOG_LINES = 20
 # Addresses App Service never sees a caller from the internet under: private, shared (CGNAT), loopback, link-local.
 NOT_EGRESS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
               "0.0.0.0/8")
+
+
+# Where a private endpoint's address comes from: a VNet's address space, RFC 1918 (or the shared range, or IPv6 ULA) in
+# every landing zone we know of. A VNet on public ranges would be judged "outside" here: the message shows the address.
+VNET_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+RUNS_ON_VARIABLE = "DEPLOY_RUNS_ON"  # deploy.yml's runner label (a repository variable)
+
+
+def inside_network_advice(cloud: Cloud = PUBLIC) -> str:
+    """What a runner needs to reach a site that answers only through its private endpoint."""
+    return ("Run the release and the smoke test from inside the network: a self-hosted runner in the VNet, or one with "
+            "a route to the private endpoint's subnet and DNS that resolves the site's name through the private zone "
+            f"{cloud.sites_private_dns_zone} (linked to the runner's VNet, or forwarded to from its resolver); "
+            f"deploy.yml runs on the label in the repository variable {RUNS_ON_VARIABLE}.")
+
+
+def _in_vnet(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n) for n in VNET_RANGES)
+
+
+def outside_network(where_: str, host: str, access: Optional[str], addresses: list[str],
+                    cloud: Cloud = PUBLIC) -> Optional[str]:
+    """Why this runner cannot reach a site whose public network access is off; None when it can, or the site is public.
+
+    Azure's public DNS answers the site's name with a CNAME to <site>.privatelink.<suffix> and then the public front
+    end's address, which refuses the call with 403; only a private zone gives the endpoint's address.
+    fact: net-private-endpoint-dns
+    """
+    if str(access or "").lower() != "disabled":
+        return None
+    public = [a for a in addresses if not _in_vnet(a)]
+    if addresses and not public:
+        return None
+    seen = (f"resolves to {', '.join(public)}, a public address (App Service's public front end, which refuses "
+            "callers with 403)") if public else "does not resolve from here"
+    return (f"{where_} is unreachable from this runner (not unhealthy): its public network access is disabled, so it "
+            f"answers only through its private endpoint, but {host} {seen}. {inside_network_advice(cloud)}")
+
+
+def forbidden_from_outside(where_: str, what: str, body: str, cloud: Cloud = PUBLIC) -> str:
+    """A 403 from a site whose public access is off: the public front end's, not an access rule's or the app's."""
+    # fact: net-public-access-disabled-403
+    return (f"{what} answered 403 ({body[:200]!r}): {where_} has public network access disabled, so this runner "
+            f"reached App Service's public front end, not the private endpoint; it is unreachable from here (not "
+            f"unhealthy). {inside_network_advice(cloud)}")
+
+
+def resolve(host: str) -> list[str]:
+    """The addresses this machine's resolver gives for the host; none when it cannot resolve it."""
+    try:
+        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def same_image(a: Optional[str], b: Optional[str]) -> bool:
@@ -110,6 +169,8 @@ class SiteService(Protocol):
     def access_rules(self, slot: Optional[str]) -> AccessRules: ...
     def set_access_rules(self, slot: Optional[str], rules: list[dict[str, Any]]) -> None: ...
     def runner_address(self) -> str: ...  # this machine's public IPv4 address, as App Service sees it
+    def public_network_access(self, slot: Optional[str]) -> Optional[str]: ...  # "Enabled", "Disabled" or unset
+    def addresses(self, host: str) -> list[str]: ...  # what this machine's resolver gives for the host
 
 
 def where(slot: Optional[str]) -> str:
@@ -216,10 +277,18 @@ class AzureSiteService:
     def image(self, slot: Optional[str]) -> Optional[str]:
         return self._config(slot).linux_fx_version
 
-    def host_name(self, slot: Optional[str]) -> str:
+    def _site(self, slot: Optional[str]):
         apps, s = self._client().web_apps, self.site
-        found = apps.get_slot(s.resource_group, s.name, slot) if slot else apps.get(s.resource_group, s.name)
-        return found.default_host_name
+        return apps.get_slot(s.resource_group, s.name, slot) if slot else apps.get(s.resource_group, s.name)
+
+    def host_name(self, slot: Optional[str]) -> str:
+        return self._site(slot).default_host_name
+
+    def public_network_access(self, slot: Optional[str]) -> Optional[str]:
+        return self._site(slot).public_network_access
+
+    def addresses(self, host: str) -> list[str]:
+        return resolve(host)
 
     def get(self, url: str, token: Optional[str]) -> Answer:
         return self._http("GET", url, None, token)

@@ -27,7 +27,8 @@ from pulumi.runtime.rpc import UNKNOWN
 from settings.clouds import PUBLIC, Cloud, cloud
 
 from .app_service import RUNNER_ADDRESS_VARIABLE, RUNNER_RULE, Answer, AzureSiteService, Site, SiteService, \
-    log_tail, prediction_problem, runner_allowed, same_image, token_claims, where
+    forbidden_from_outside, log_tail, outside_network, prediction_problem, runner_allowed, same_image, token_claims, \
+    where
 from .retries import with_retries
 
 PROVIDER_VERSION = "1"
@@ -66,6 +67,7 @@ class Target:
     audience: Optional[str] = None
     rule_added_at: float = 0.0
     cloud: Cloud = PUBLIC  # whose authority issues the tokens the site accepts
+    private: bool = False  # public network access is off: only its private endpoint answers
 
     @property
     def name(self) -> str:
@@ -75,7 +77,9 @@ class Target:
         return f"https://{self.host}{path}"
 
     def refused(self, answer: Answer, what: str) -> ReleaseCheckError:
-        """A 403 that is not the stopped page: the site's access restrictions refused this runner."""
+        """A 403 that is not the stopped page: the public front end of a private site, or the access restrictions."""
+        if self.private:
+            return ReleaseCheckError(forbidden_from_outside(self.name, what, answer.body, self.cloud))
         # fact: access-default-deny-403
         if self.runner:
             advice = (f"rule {RUNNER_RULE} admits {self.runner}/32, so App Service sees this runner under another "
@@ -95,6 +99,18 @@ class Target:
                 f"{self.cloud.issuer('<tenant>')}; a ver 1.0 token has iss https://sts.windows.net/"
                 f"<tenant>/) and whose aud is one of auth.allowedAudiences")
         return ReleaseCheckError(f"{what} answered 401 to an anonymous call: {answer.body[:200]!r}")
+
+
+def reachable(t: Target) -> None:
+    """Before anything is stopped: a site with public network access off must be reachable from this runner through
+    its private endpoint, or the gate would wait out the health timeout and call a healthy site unhealthy. ARM alone
+    tells whether it is private; the resolver tells whether this runner would reach the endpoint."""
+    access = with_retries(lambda: t.service.public_network_access(t.slot), f"reading {t.name}'s public network access")
+    t.private = str(access or "").lower() == "disabled"
+    if t.private:
+        problem = outside_network(t.name, t.host, access, t.service.addresses(t.host), t.cloud)
+        if problem:
+            raise ReleaseCheckError(problem)
 
 
 def restart_on(t: Target, expected: str, write: bool) -> None:
@@ -132,7 +148,7 @@ def wait_healthy(t: Target, path: str, minutes: float) -> None:
         if answer.status == 200:
             return
         if answer.status == 403 and not stopped_page(answer):
-            if not t.runner or t.clock() >= t.rule_added_at + ACCESS_GRACE_SECONDS:
+            if t.private or not t.runner or t.clock() >= t.rule_added_at + ACCESS_GRACE_SECONDS:
                 raise t.refused(answer, f"GET {path}")
             state = "403 while the runner's access rule reaches the front ends"
         elif answer.status == 401:
@@ -140,8 +156,11 @@ def wait_healthy(t: Target, path: str, minutes: float) -> None:
         else:
             state = f"{answer.status or 'no answer'}: {answer.body[:200]}"
         if t.clock() >= deadline:
+            hint = (" (its public network access is disabled and its name resolves to the private endpoint, but no "
+                    "answer came: check the route from this runner to the endpoint's subnet and its NSG rules)"
+                    if t.private and not answer.status else "")
             raise ReleaseCheckError(f"{t.name} did not answer GET {path} with 200 within {minutes:g} minutes of its "
-                                    f"start (last: {state})")
+                                    f"start (last: {state}){hint}")
         t.sleep(POLL_SECONDS)
 
 
@@ -242,6 +261,7 @@ class SiteRolloutProvider(SiteReleaseProvider):
                 host = with_retries(lambda: service.host_name(None), "reading the site's host name")
                 t = Target(service, None, host, clock, sleep, runner, token, audience, rule_added_at=clock(),
                            cloud=cloud(props.get("cloud")))
+                reachable(t)
                 restart_on(t, expected, write=False)
                 wait_healthy(t, props.get("health_path") or "/", minutes)
                 check_scoring(t, props.get("smoke_rows"), minutes)

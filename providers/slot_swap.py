@@ -25,8 +25,8 @@ from settings.clouds import cloud
 
 from .app_service import SiteService, log_tail, runner_allowed, same_image
 from .retries import is_transient, with_retries
-from .site_rollout import ReleaseCheckError, SiteReleaseProvider, Target, check_scoring, clock_and_sleep, restart_on, \
-    wait_healthy
+from .site_rollout import ReleaseCheckError, SiteReleaseProvider, Target, check_scoring, clock_and_sleep, reachable, \
+    restart_on, wait_healthy
 
 PROVIDER_VERSION = "1"
 POST_SWAP_MINUTES = 3.0  # production may answer 502/503 for a moment after the swap
@@ -100,6 +100,7 @@ class SlotSwapProvider(SiteReleaseProvider):
             host = with_retries(lambda: service.host_name(slot), f"reading slot {slot}'s host name")
             t = Target(service, slot, host, *clock_sleep, runner, token, props.get("auth_audience"),
                        rule_added_at=clock_sleep[0](), cloud=cloud(props.get("cloud")))
+            reachable(t)  # before the slot is stopped
             restart_on(t, props["expected_image"], write=True)
             wait_healthy(t, props.get("health_path") or "/", minutes)
             check_scoring(t, props.get("smoke_rows"), minutes)
@@ -110,6 +111,7 @@ class SlotSwapProvider(SiteReleaseProvider):
             host = with_retries(lambda: service.host_name(None), "reading production's host name")
             t = Target(service, None, host, *clock_sleep, runner, token, props.get("auth_audience"),
                        rule_added_at=clock_sleep[0](), cloud=cloud(props.get("cloud")))
+            reachable(t)
             wait_healthy(t, props.get("health_path") or "/", POST_SWAP_MINUTES)
             check_scoring(t, props.get("smoke_rows"), POST_SWAP_MINUTES)
 

@@ -10,7 +10,10 @@ Production and one slot, each with its configured image and the container that r
   comes from internal 10.x and 100.x addresses and stops on anything but 200;
 - with auth, POST /score without a token gets 401 (unless `score_open`: the exclusion opened it), and a token the
   site rejects (`rejects_tokens`) too; GET / is excluded from auth;
-- a swap exchanges images and containers between the hosts, never their access rules.
+- a swap exchanges images and containers between the hosts, never their access rules;
+- with public network access off (`public_access="Disabled"`), a runner outside the network resolves the site's name to
+  the public front end's address and gets 403 with the front end's page on every call; one inside resolves it to the
+  private endpoint's address and is served.
 """
 from __future__ import annotations
 
@@ -33,6 +36,11 @@ RUNNER_IP = "203.0.113.7"
 WARMUP_ADDRESSES = ("10.0.4.12", "100.64.1.9")  # where the swap's warm-up requests come from
 STOPPED_PAGE = "<h1>Error 403 - This web app is stopped.</h1>"
 IP_FORBIDDEN = "Ip Forbidden"
+# What the public front end answers for a site with public access off: reported as the access-restriction page
+# (fact: net-public-access-disabled-403), so the gate must not tell them apart by the body.
+PRIVATE_SITE_PAGE = "<h1>Error 403 - Forbidden</h1><p>The web app you have attempted to reach has blocked your access.</p>"
+PUBLIC_FRONT_END = "198.51.100.20"  # what public DNS gives for <site>.privatelink.<suffix>'s chain
+PRIVATE_ENDPOINT_IP = "10.20.1.4"
 
 
 class Clock:
@@ -71,6 +79,7 @@ class Host:
     default_action: Optional[str] = None  # access restrictions: None/"Allow" open, "Deny" only the rules' callers
     rules: list[dict[str, Any]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    public_access: Optional[str] = None  # publicNetworkAccess: None (Enabled), "Enabled" or "Disabled"
 
 
 def admits(rules: list[dict[str, Any]], address: str) -> bool:
@@ -95,6 +104,9 @@ class FakeSiteService:
     slot_rules: Optional[list[dict[str, Any]]] = None  # the slot's own rules when they differ (the warm-up ranges)
     runner_ip: str = RUNNER_IP  # the address App Service sees the runner calling from
     reported_ip: Optional[str] = None  # what the runner believes its address is (a proxy: not runner_ip)
+    public_access: Optional[str] = None  # publicNetworkAccess of both hosts
+    runner_inside: bool = False  # the runner is in the VNet, its resolver answers from the private zone
+    endpoint_routed: bool = True  # inside: a route to the endpoint's subnet exists (False: calls get no answer)
     rewrites: dict[str, str] = field(default_factory=dict)  # an image written is stored as another
     ignores_stop: bool = False  # a stop that leaves the old container answering
     transient_failures: int = 0  # the first calls to image() fail with 429
@@ -108,6 +120,8 @@ class FakeSiteService:
     def __post_init__(self) -> None:
         self.hosts = {"production": Host("production", self.production, self.production),
                       "slot": Host("slot", self.slot_image, self.slot_image)}
+        for h in self.hosts.values():
+            h.public_access = self.public_access
         if self.restricted is not None:
             for key, rules in (("production", self.restricted), ("slot", self.slot_rules or self.restricted)):
                 self.hosts[key].default_action, self.hosts[key].rules = "Deny", [dict(r) for r in rules]
@@ -143,7 +157,12 @@ class FakeSiteService:
     def _front_end(self, url: str, caller: str) -> tuple[Host, Optional[Answer]]:
         name = urlparse(url).hostname or ""
         h = self.hosts["slot" if name.startswith("app-staging.") else "production"]
-        if (h.default_action or "").lower() == "deny" and not admits(h.rules, caller):
+        if (h.public_access or "").lower() == "disabled":
+            if not self.runner_inside:
+                return h, Answer(403, PRIVATE_SITE_PAGE)  # the public front end; access rules are not consulted
+            if not self.endpoint_routed:
+                return h, Answer(0, "ConnectTimeout: no route to the private endpoint")
+        elif (h.default_action or "").lower() == "deny" and not admits(h.rules, caller):
             return h, Answer(403, IP_FORBIDDEN)
         if h.state == "Stopped":
             return h, Answer(403, STOPPED_PAGE)
@@ -249,3 +268,12 @@ class FakeSiteService:
 
     def runner_address(self) -> str:
         return self.reported_ip or self.runner_ip
+
+    def public_network_access(self, slot: Optional[str]) -> Optional[str]:
+        self.calls.append(f"public access {slot or 'production'}")
+        return self.host(slot).public_access
+
+    def addresses(self, host: str) -> list[str]:
+        h = self.hosts["slot" if host.startswith("app-staging.") else "production"]
+        private = (h.public_access or "").lower() == "disabled"
+        return [PRIVATE_ENDPOINT_IP if private and self.runner_inside else PUBLIC_FRONT_END]

@@ -15,7 +15,8 @@ from providers.app_service import RUNNER_RULE_PRIORITY, runner_address_from, run
 from providers.site_rollout import RolloutError, SiteRolloutProvider
 from providers.slot_swap import SlotSwapProvider, SwapGateError
 from tests.engine_harness import DynamicProviderPlugin
-from tests.fake_app_service import BROKEN, NEW, OLD, PULL_SECONDS, RUNNER_IP, FakeSiteService
+from tests.fake_app_service import BROKEN, NEW, OLD, PRIVATE_ENDPOINT_IP, PRIVATE_SITE_PAGE, PUBLIC_FRONT_END, \
+    PULL_SECONDS, RUNNER_IP, FakeSiteService
 from tests.helpers import AUTH, FTP, SCM, WEB_APP, app_settings, stack_values
 from tests.test_settings import problems_of
 
@@ -514,3 +515,62 @@ def test_the_offline_diff_says_when_the_site_restarts(capsys, tmp_path):
     assert change["op"] == "replace" and change["meaning"]["restart"] is True
     assert "RESTART the site" in change["meaning"]["text"]
     assert [c["type"] for c in doc["changes"] if c["op"] != "same"] == [ROLLOUT]  # nothing else moves
+
+
+# -- behind a private endpoint: unreachable from here is not unhealthy ----------------------------------------------
+def private_service(**changes) -> FakeSiteService:
+    return FakeSiteService(public_access="Disabled", **changes)
+
+
+def test_a_runner_outside_the_network_fails_fast_saying_so_before_the_slot_is_stopped():
+    service = private_service()
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    message = str(raised.value)
+    assert "slot staging is unreachable from this runner (not unhealthy)" in message
+    assert f"app-staging.azurewebsites.net resolves to {PUBLIC_FRONT_END}, a public address" in message
+    assert "self-hosted runner in the VNet" in message and "privatelink.azurewebsites.net" in message
+    assert "repository variable DEPLOY_RUNS_ON" in message and "did not answer GET /" not in message
+    assert not [c for c in service.calls if c.startswith(("stop", "set", "start"))]  # nothing was touched
+    assert service.clock.now == 0 and service.swaps == 0 and service.serving("staging") == OLD
+
+
+def test_a_runner_inside_the_network_releases_through_the_private_endpoints():
+    service = private_service(runner_inside=True)
+    result = provider_for(service).create(props())
+    assert service.swaps == 1 and result.outs["live_image"] == NEW and service.serving(None) == NEW
+    assert {"public access staging", "public access production"} <= set(service.calls)
+
+
+def test_the_public_front_ends_403_to_a_private_site_is_reported_as_unreachable_at_once(monkeypatch):
+    """A resolver that gives a private address (a hosts-file entry, a proxy) while calls still reach the public side."""
+    service = private_service()
+    monkeypatch.setattr(service, "addresses", lambda host: [PRIVATE_ENDPOINT_IP])
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    message = str(raised.value)
+    assert f"GET / answered 403 ({PRIVATE_SITE_PAGE[:200]!r}): slot staging has public network access disabled" \
+        in message and "unreachable from here (not unhealthy)" in message and "self-hosted runner" in message
+    assert service.clock.now < 60  # not after the health timeout, nor the access rule's grace
+    assert service.swaps == 0 and service.host(None).configured == OLD
+
+
+def test_inside_with_private_dns_but_no_route_names_the_route_after_the_timeout():
+    service = private_service(runner_inside=True, endpoint_routed=False)
+    with pytest.raises(SwapGateError) as raised:
+        provider_for(service).create(props())
+    assert "no answer came: check the route from this runner to the endpoint's subnet" in str(raised.value)
+
+
+def test_the_in_place_rollout_of_a_private_site_refuses_an_outside_runner_before_stopping_it():
+    service = private_service()
+    with pytest.raises(RolloutError, match=r"production is unreachable from this runner \(not unhealthy\)"):
+        rollout_for(service).create(rollout_props())
+    assert "stop production" not in service.calls and service.serving(None) == OLD
+
+
+def test_a_public_site_is_not_resolved_at_all(monkeypatch):
+    service = FakeSiteService()
+    monkeypatch.setattr(service, "addresses", lambda host: pytest.fail("a public site needs no DNS check"))
+    provider_for(service).create(props())
+    assert service.swaps == 1
