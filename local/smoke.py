@@ -14,11 +14,15 @@ admits this machine for the duration of the test through a temporary access rule
 MODEL_WEBAPP_RUNNER_IP, else what api.ipify.org reports), removed afterwards; that needs --app, --resource-group and
 the subscription (--subscription, ARM_SUBSCRIPTION_ID or AZURE_SUBSCRIPTION_ID). While the container starts, App
 Service answers 502/503 or not at all: those are retried until --timeout (default: the stack's
-containerStartTimeLimit, else 600 s). Anything else but a 200 with one number per row fails at once. A stack with
+containerStartTimeLimit, else 600 s). Anything else but a 200 with one number per row fails at once. A stack whose
+sites have public network access off (network.privateEndpointSubnetId) is reachable only from inside its network: when
+the scoring host resolves to a public address here, or the public front end answers 403, the test stops at once saying
+this machine is outside the network (a self-hosted runner in the VNet, deploy.yml's DEPLOY_RUNS_ON). A stack with
 `models` is tested one service at a time: --service names it, and its own auth, access, smoke request and start
 limit apply (the scoring URI is that service's, from the stack's `models` output).
 
-Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the request or the stack file are wrong.
+Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the request or the stack file are wrong, or
+this machine is outside a private service's network.
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ from pydantic import ValidationError
 from local.services import ServiceChoiceError, pick_service
 from offline.project import PROJECT_DIR
 from offline.stack_config import StackFileError, load_stack_config
-from providers.app_service import AzureSiteService, Site, SiteService, prediction_problem, runner_allowed
+from providers.app_service import AzureSiteService, Site, SiteService, forbidden_from_outside, outside_network, \
+    prediction_problem, resolve, runner_allowed
 from settings.clouds import CLOUDS, ENVIRONMENT_KEY, cloud
 from settings.stack_settings import NAMESPACE, Settings, request_rows
 
@@ -69,6 +74,7 @@ class StackAuth:
     restricted: bool = False  # the stack sets `access`: this machine needs the temporary rule
     request_path: Optional[Path] = None
     cloud: Optional[str] = None  # the stack's azure-native:environment
+    private: bool = False  # the sites' public network access is off: only their private endpoints answer
 
 
 def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service: Optional[str] = None) -> StackAuth:
@@ -98,7 +104,8 @@ def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service
     return StackAuth(audience=settings.auth.audiences[0] if settings.auth.enabled else None,
                      start_limit=float(settings.container_start_time_limit), rows=settings.smoke_rows,
                      restricted=settings.access is not None,
-                     request_path=getattr(settings, "smoke_request_path", None), cloud=settings.cloud.name)
+                     request_path=getattr(settings, "smoke_request_path", None), cloud=settings.cloud.name,
+                     private=getattr(getattr(settings, "network", None), "public_access", None) == "Disabled")
 
 
 def azure_cli_token(audience: str) -> str:
@@ -165,7 +172,8 @@ def anonymous_refused(uri: str, body: bytes, timeout: float, say: Callable[[str]
 
 def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float,
           say: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> list[float]:
+          sleep: Callable[[float], None] = time.sleep, private: bool = False, cloud_name: Optional[str] = None
+          ) -> list[float]:
     """Posts until the service answers for real or the time is up; returns the predictions."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -176,6 +184,9 @@ def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float
         started = clock()
         try:
             status, payload = post(uri, body, headers)
+            if status == 403 and private:
+                raise UsageError(forbidden_from_outside("the service", f"POST {uri}",
+                                                        payload.decode("utf-8", errors="replace"), cloud(cloud_name)))
             if status not in RETRY_STATUSES:
                 predictions = check_answer(status, payload, rows)
                 say(f"POST {uri}: 200 in {clock() - started:.2f} s, {rows} predictions: {predictions}")
@@ -190,7 +201,8 @@ def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float
         delay = min(delay * 2, 30.0)
 
 
-def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService] = AzureSiteService) -> int:
+def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService] = AzureSiteService,
+         resolver: Callable[[str], list[str]] = resolve) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.smoke", description=__doc__.splitlines()[0])
     parser.add_argument("--scoring-uri", required=True, help="the stack's scoring_uri output")
     parser.add_argument("--stack", help="read auth, access, the smoke request and containerStartTimeLimit from "
@@ -231,8 +243,13 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
         audience = args.audience if args.audience is not None else settings.audience
         token = azure_cli_token(audience) if audience else None
         timeout = args.timeout or settings.start_limit or DEFAULT_TIMEOUT_SECONDS
+        if settings.private:
+            host = urlparse(args.scoring_uri).hostname or ""
+            problem = outside_network("the service", host, "Disabled", resolver(host), cloud(settings.cloud))
+            if problem:
+                raise UsageError(problem)
         with runner_rule(args, settings, factory):
-            smoke(args.scoring_uri, body, rows, token, timeout)
+            smoke(args.scoring_uri, body, rows, token, timeout, private=settings.private, cloud_name=settings.cloud)
             if audience:
                 anonymous_refused(args.scoring_uri, body, timeout)
     except UsageError as exc:

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,48 @@ def test_a_stack_with_access_admits_this_machine_for_the_test_only(recorder, cap
     assert [[r["name"] for r in rules] for _where, rules in service.rule_writes] == [
         ["allow-range-1", "release-gate"], ["allow-range-1"]]  # added for the test, removed after it
     assert service.host(None).rules == rules and "release-gate" in out
+
+
+# -- a private stack: unreachable from here is said at once ------------------------------------------------------------
+PRIVATE = str(Path(__file__).resolve().parent.parent / "examples" / "private.yaml")
+
+
+def test_a_private_service_resolved_to_a_public_address_is_unreachable_from_here(recorder, capsys):
+    from local import smoke as smoke_module
+
+    code = smoke_module.main(["--scoring-uri", recorder, "--config-file", PRIVATE, "--audience", ""],
+                             resolver=lambda host: ["198.51.100.20"])
+    err = capsys.readouterr().err
+    assert code == 2 and Recorder.bodies == []  # nothing was posted
+    assert "the service is unreachable from this runner (not unhealthy)" in err
+    assert "127.0.0.1 resolves to 198.51.100.20, a public address" in err
+    assert "self-hosted runner in the VNet" in err and "DEPLOY_RUNS_ON" in err
+
+
+def test_a_private_service_reached_through_its_endpoint_is_tested_as_usual(recorder, capsys):
+    from local import smoke as smoke_module
+
+    code = smoke_module.main(["--scoring-uri", recorder, "--config-file", PRIVATE, "--audience", ""],
+                             resolver=lambda host: ["10.20.1.4"])
+    assert code == 0, capsys.readouterr().err
+    assert Recorder.bodies  # the stack's smoke request reached the service
+
+
+def test_the_public_front_ends_403_to_a_private_service_stops_the_test_at_once(recorder, capsys, monkeypatch):
+    from local import smoke as smoke_module
+
+    page = b"<h1>Error 403 - Forbidden</h1><p>The web app you have attempted to reach has blocked your access.</p>"
+    monkeypatch.setattr(smoke_module, "post", lambda uri, body, headers: (403, page))
+    code = smoke_module.main(["--scoring-uri", recorder, "--config-file", PRIVATE, "--audience", ""],
+                             resolver=lambda host: ["10.20.1.4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "has public network access disabled, so this runner reached App Service's public front end" \
+        in err and "self-hosted runner" in err
+
+
+def test_a_public_stack_is_not_resolved(recorder, capsys):
+    from local import smoke as smoke_module
+
+    code = smoke_module.main(["--scoring-uri", recorder, "--stack", "dev", "--audience", ""],
+                             resolver=lambda host: pytest.fail("a public stack needs no DNS check"))
+    assert code in (0, 1), capsys.readouterr().err
