@@ -221,3 +221,13 @@ def test_third_party_actions_are_pinned(path):
         if uses.startswith("./"):
             continue
         assert re.search(r"@(v\d+(\.\d+)*|[0-9a-f]{40})$", uses), uses
+
+
+def test_deploy_jobs_run_on_the_runner_a_repository_variable_names_github_hosted_by_default():
+    """A private stack's gate and smoke test must run inside its network: DEPLOY_RUNS_ON names a self-hosted runner."""
+    from providers.app_service import RUNS_ON_VARIABLE
+
+    deploy = workflow("deploy")
+    expression = f"${{{{ vars.{RUNS_ON_VARIABLE} || 'ubuntu-latest' }}}}"
+    assert {name: job["runs-on"] for name, job in deploy["jobs"].items()} == {"dev": expression, "prod": expression}
+    assert RUNS_ON_VARIABLE in (ROOT / ".github/workflows/deploy.yml").read_text().split("jobs:")[0]  # explained
