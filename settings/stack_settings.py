@@ -366,8 +366,8 @@ class Network(Part):
         "site and of its staging slot is placed in (not the integration subnet).")
     private_dns_zone_id: Optional[str] = Field(
         None, json_schema_extra={"pattern": PRIVATE_DNS_ZONE_ID}, description="An existing private DNS zone of the "
-        "cloud's sites (privatelink.azurewebsites.net in the public cloud) the endpoints register in; unset: the "
-        "stack creates no DNS records (your landing zone's policy, or you, must).")
+        "cloud's App Service sites (its privatelink zone) the endpoints register in; unset: the stack creates no DNS "
+        "records (your landing zone's policy, or you, must).")
     public_network_access: Optional[Literal["Enabled", "Disabled"]] = Field(
         None, description="The sites' and slots' public endpoint; default Disabled with privateEndpointSubnetId, "
         "Enabled without.")
