@@ -57,8 +57,8 @@ def outside_network(where_: str, host: str, access: Optional[str], addresses: li
 
     Azure's public DNS answers the site's name with a CNAME to <site>.privatelink.<suffix> and then the public front
     end's address, which refuses the call with 403; only a private zone gives the endpoint's address.
-    fact: net-private-endpoint-dns
     """
+    # fact: net-private-endpoint-dns
     if str(access or "").lower() != "disabled":
         return None
     public = [a for a in addresses if not _in_vnet(a)]
