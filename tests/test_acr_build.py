@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,16 +25,6 @@ BASE = "mcr.microsoft.com/azureml/minimal-py311-inference:20250101.v1"
 PINNED = re.compile(rf"^{re.escape(LOGIN_SERVER)}/model-webapp/diabetes-ridge@sha256:[0-9a-f]{{64}}$")
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
-
-
-@pytest.fixture
-def code(tmp_path) -> Path:
-    shutil.copytree(PROJECT_DIR / "model" / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT_DIR / "model" / "environment.yml", tmp_path / "environment.yml")
-    return tmp_path
 
 
 def props_for(code: Path, **overrides) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import sys
 import tarfile
 import urllib.request
@@ -25,13 +24,6 @@ from providers.registry_images import image_facts
 SAMPLE_REQUEST = PROJECT_DIR / "model" / "sample-request.json"
 IMAGE = "mwdevacr.azurecr.io/model-webapp/dev@sha256:" + "ab" * 32
 
-
-@pytest.fixture
-def code(tmp_path) -> Path:
-    """A copy of the example's code and environment, free to change."""
-    shutil.copytree(PROJECT_DIR / "model" / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT_DIR / "model" / "environment.yml", tmp_path / "environment.yml")
-    return tmp_path
 
 
 def context_of(code: Path, model_dir=None, spec="environment.yml", base_image=DEFAULT_BASE_IMAGE):

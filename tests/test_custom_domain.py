@@ -8,7 +8,6 @@ from pulumi.runtime.proto import provider_pb2
 from offline.fake_azure import FAKE_INBOUND_IP
 from offline.mock_engine import run_program
 from offline.policy_check import evaluate, load_policy_config
-from providers import retries
 from providers.dns_check import DnsNotReady, HostNameDnsCheckProvider, dns_problems
 from providers.host_names import Binding, HostNameAnalysis, parse_site
 from providers.sni_binding import PROVIDER_VERSION, SniBindingError, SniBindingProvider
@@ -25,10 +24,6 @@ RECORD_SET, BINDING, CERTIFICATE = ("azure-native:dns:RecordSet", "azure-native:
                                     "azure-native:web:Certificate")
 DNS_CHECK, SNI = ("pulumi-python:dynamic/model-webapp:HostNameDnsCheck", "pulumi-python:dynamic/model-webapp:SniBinding")
 
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
 
 
 def with_domain(stack: str = "dev", **domain):

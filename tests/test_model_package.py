@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,16 +27,6 @@ from offline.project import PACKAGE_TYPE, PROJECT_DIR
 PINNED = re.compile(r"^[a-z0-9]+\.azurecr\.io/[a-z0-9_./-]+@sha256:[0-9a-f]{64}$")
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
-
-
-@pytest.fixture
-def code(tmp_path) -> Path:
-    shutil.copytree(PROJECT_DIR / "model" / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT_DIR / "model" / "environment.yml", tmp_path / "environment.yml")
-    return tmp_path
 
 
 def props_for(code: Path, **overrides) -> dict:

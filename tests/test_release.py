@@ -10,7 +10,7 @@ from pulumi.runtime.proto import provider_pb2
 from offline.mock_engine import run_program
 from offline.policy_check import evaluate, load_policy_config
 from offline.project import PROJECT_DIR
-from providers import retries, rollback
+from providers import rollback
 from providers.app_service import RUNNER_RULE_PRIORITY, runner_address_from, runner_allowed
 from providers.site_rollout import RolloutError, SiteRolloutProvider
 from providers.slot_swap import SlotSwapProvider, SwapGateError
@@ -31,10 +31,6 @@ RUNNER_RULE_WIRE = {"name": "release-gate", "ipAddress": f"{RUNNER_IP}/32", "act
                     "description": "model-webapp release: the deploying runner, for the duration of the gate"}
 TWO_ROWS = json.loads((PROJECT_DIR / "model" / "sample-request.json").read_text())["data"]
 
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(retries, "RETRY_BASE_SECONDS", 0.0)
 
 
 # -- the plan --------------------------------------------------------------------------------------------
