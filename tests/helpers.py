@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pulumi
+import pytest
+
 from policies.props import AUTH, AUTOSCALE, IDENTITY, PLAN, ROLE_ASSIGNMENT, WEB_APP  # noqa: F401 (re-exported)
 from policies.props import FTP_ALLOWED as FTP  # noqa: F401
 from policies.props import SCM_ALLOWED as SCM  # noqa: F401
-from offline.mock_engine import ProgramRun, Registration
+from offline.mock_engine import ProgramRun, Registration, start_mocks
 from offline.stack_config import load_stack_config
+from settings.stack_settings import NAMESPACE, Settings
 
 GROUP = "azure-native:resources:ResourceGroup"
 PLATFORM = "model-webapp:index:Platform"
@@ -34,3 +38,16 @@ def app_settings(site: Registration) -> dict[str, Any]:
 def everything(run: ProgramRun) -> str:
     """All a run shows: wire inputs, outputs and invoke answers, as one text."""
     return json.dumps([r.as_json() for r in run.registrations]) + json.dumps(run.outputs) + json.dumps(run.invokes)
+
+
+def settings_of(stack: str = "dev", **overrides: Any) -> Settings:
+    """The stack's settings, read as the program reads them, with `key=value` overrides."""
+    start_mocks(stack_values(stack, **overrides), stack)
+    return Settings.from_config(pulumi.Config(NAMESPACE), stack=stack)
+
+
+def problems_of(stack: str = "dev", **overrides: Any) -> str:
+    """The one error the settings raise for these overrides: every problem, a line each."""
+    with pytest.raises(pulumi.RunError) as raised:
+        settings_of(stack, **overrides)
+    return str(raised.value)

@@ -14,7 +14,7 @@ from providers.sni_binding import PROVIDER_VERSION, SniBindingError, SniBindingP
 from tests.engine_harness import DynamicProviderPlugin
 from tests.fake_host_names import BINDING_ID, CERTIFICATE_ID, HOST, RENEWED, SITE_ID, THUMBPRINT, FakeHostNames
 from tests.helpers import SERVICE, WEB_APP, stack_values
-from tests.test_settings import problems_of
+from tests.helpers import problems_of
 
 ZONE_ID = "/subscriptions/44444444-4444-4444-4444-444444444444/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/contoso.com"
 TXT, CNAME, A = ({"type": "TXT", "name": f"asuid.{HOST}", "value": "VERIFY1"},

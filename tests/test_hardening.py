@@ -11,7 +11,7 @@ from offline.policy_check import evaluate, load_policy_config
 from providers.role_propagation import RoleAssignmentWaitProvider
 from tests.engine_harness import DynamicProviderPlugin
 from tests.helpers import AUTOSCALE, PLAN, ROLE_ASSIGNMENT, WEB_APP, stack_values
-from tests.test_settings import problems_of
+from tests.helpers import problems_of
 
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPOSITORY_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"

@@ -14,7 +14,7 @@ from local.serve import LocalService, ensure_model, free_port, service_spec, tel
 from local.telemetry_sink import TelemetrySink
 from offline.mock_engine import run_program
 from tests.helpers import WEB_APP, app_settings, stack_values
-from tests.test_settings import problems_of
+from tests.helpers import problems_of
 
 WORKSPACE = "azure-native:operationalinsights:Workspace"
 INSIGHTS = "azure-native:applicationinsights:Component"

@@ -16,7 +16,7 @@ from offline.mock_engine import ProgramRun, run_program, start_mocks
 from offline.project import PROJECT_DIR, ROLLOUT_TYPE, SWAP_TYPE
 from offline.stack_config import load_stack_config
 from settings.stack_settings import NAMESPACE, Settings
-from tests.helpers import WEB_APP, stack_values
+from tests.helpers import WEB_APP, problems_of, stack_values
 
 PRIVATE = PROJECT_DIR / "examples" / "private.yaml"
 SLOT = "azure-native:web:WebAppSlot"
@@ -139,13 +139,6 @@ def test_without_the_image_pull_over_the_vnet_the_registry_is_judged_by_nobody()
 
 
 # -- what the settings allow ----------------------------------------------------------------------------------------
-def problems_of(**overrides) -> str:
-    start_mocks(stack_values("dev", **overrides), "dev")
-    with pytest.raises(pulumi.RunError) as raised:
-        Settings.from_config(pulumi.Config(NAMESPACE), stack="dev")
-    return str(raised.value)
-
-
 def test_every_network_problem_is_listed_at_once():
     text = problems_of(sku="F1", network={
         "integrationSubnetId": "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Network/"

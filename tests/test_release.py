@@ -18,7 +18,7 @@ from tests.engine_harness import DynamicProviderPlugin
 from tests.fake_app_service import BROKEN, NEW, OLD, PRIVATE_ENDPOINT_IP, PRIVATE_SITE_PAGE, PUBLIC_FRONT_END, \
     PULL_SECONDS, RUNNER_IP, FakeSiteService
 from tests.helpers import AUTH, FTP, SCM, WEB_APP, app_settings, stack_values
-from tests.test_settings import problems_of
+from tests.helpers import problems_of
 
 SLOT = "azure-native:web:WebAppSlot"
 AUTH_SLOT = "azure-native:web:WebAppAuthSettingsV2Slot"

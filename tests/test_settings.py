@@ -15,21 +15,11 @@ from offline.mock_engine import run_program, start_mocks
 from offline.project import PACKAGE_TYPE
 from offline.stack_config import load_stack_config
 from settings.stack_settings import NAMESPACE, PROJECT_DIR, Settings
-from tests.helpers import stack_values
+from tests.helpers import problems_of, settings_of, stack_values
 
 SECOND = PROJECT_DIR / "tests" / "fixtures" / "second-model"
 EXAMPLE_ROWS = json.loads((PROJECT_DIR / "model" / "sample-request.json").read_text())["data"]
 
-
-def settings_of(stack: str = "dev", **overrides) -> Settings:
-    start_mocks(stack_values(stack, **overrides), stack)
-    return Settings.from_config(pulumi.Config(NAMESPACE), stack=stack)
-
-
-def problems_of(stack: str = "dev", **overrides) -> str:
-    with pytest.raises(pulumi.RunError) as raised:
-        settings_of(stack, **overrides)
-    return str(raised.value)
 
 
 def test_dev_and_prod_settings():

@@ -14,7 +14,7 @@ from offline.plan import plan_document
 from offline.project import PROJECT_DIR
 from settings.regions import ZONE_REGIONS, has_zones
 from settings.stack_settings import NAMESPACE, Settings
-from tests.helpers import PLAN, stack_values
+from tests.helpers import PLAN, problems_of, settings_of, stack_values
 
 BASELINE = PROJECT_DIR / "tests" / "baselines" / "prod-before-zones.json"  # prod's plan before zoneRedundant
 ALERT = "azure-native:monitor:MetricAlert"
@@ -26,16 +26,6 @@ def plan_inputs(stack: str = "dev", **overrides) -> dict:
     (plan,) = [r for r in run.registrations if r.type == PLAN]
     return plan.inputs
 
-
-def settings_of(stack: str = "dev", **overrides) -> Settings:
-    start_mocks(stack_values(stack, **overrides), stack)
-    return Settings.from_config(pulumi.Config(NAMESPACE), stack=stack)
-
-
-def problems_of(stack: str = "dev", **overrides) -> str:
-    with pytest.raises(pulumi.RunError) as raised:
-        settings_of(stack, **overrides)
-    return str(raised.value)
 
 
 def test_prod_premium_v3_with_two_instances_in_westeurope_is_zone_redundant_by_default():
