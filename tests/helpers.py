@@ -51,3 +51,30 @@ def problems_of(stack: str = "dev", **overrides: Any) -> str:
     with pytest.raises(pulumi.RunError) as raised:
         settings_of(stack, **overrides)
     return str(raised.value)
+
+
+def assert_pickles_without(provider: Any, forbidden: tuple[bytes, ...]) -> None:
+    """The provider as the engine stores it holds none of `forbidden` (clients, credentials, test doubles) and
+    unpickles, in a process of its own from the project folder, as the class of its module path."""
+    import base64
+    import subprocess
+    import sys
+
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from offline.project import PROJECT_DIR
+
+    from offline.mock_engine import _pickler_state, _restore_pickler
+
+    saved = _pickler_state()  # serialize_provider wraps pickle's methods and never unwraps them
+    try:
+        blob = base64.b64decode(serialize_provider(provider))
+    finally:
+        _restore_pickler(saved)
+    assert not [f for f in forbidden if f in blob]
+    script = ("import base64, sys, dill; p = dill.loads(base64.b64decode(sys.stdin.read())); "
+              "print(type(p).__module__, type(p).__name__)")
+    done = subprocess.run([sys.executable, "-c", script], input=base64.b64encode(blob).decode(), cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [type(provider).__module__, type(provider).__name__]
