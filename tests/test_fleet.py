@@ -5,10 +5,8 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
-import re
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 
@@ -194,41 +192,6 @@ def test_editing_one_models_code_rebuilds_and_releases_that_model_only(tmp_path,
     text = capsys.readouterr().out
     assert "mw-fleet-iris-package: package image: REBUILD" in text and "mw-fleet-iris-swap: release: SWAP" in text
     assert "mw-fleet-wine-package: package image: no rebuild" in text
-
-
-# -- make plans: the example too, every failure named ---------------------------------------------------------------
-MAKE = shutil.which("make")
-
-
-def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([MAKE, "-s", "-C", str(PROJECT_DIR), "-o", ".venv/.installed", *args], capture_output=True,
-                          text=True, timeout=120)
-
-
-def test_make_plans_plans_the_example_by_its_file():
-    dry = make("-n", "plans")
-    assert dry.returncode == 0, dry.stderr
-    assert re.search(r"for file in (examples/\S+\.yaml )*examples/fleet\.yaml( examples/\S+\.yaml)*;", dry.stdout)
-    assert "-m offline.plan --config-file $file" in dry.stdout
-
-
-def test_make_plans_names_a_failing_example_with_the_failing_stacks(tmp_path):
-    log = tmp_path / "calls.log"
-    script = tmp_path / "python"
-    script.write_text(f"""#!/bin/sh
-echo "$*" >> {log}
-case "$*" in
-  *"--stack a") exit 1 ;;
-  *"bad.yaml") exit 2 ;;
-esac
-""")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    done = make("plans", f"PY={script}", "STACKS=a b", "EXAMPLES=examples/bad.yaml examples/good.yaml")
-    assert done.returncode != 0
-    assert log.read_text().splitlines() == ["-m offline.plan --stack a", "-m offline.plan --stack b",
-                                            "-m offline.plan --config-file examples/bad.yaml",
-                                            "-m offline.plan --config-file examples/good.yaml"]
-    assert "make plans: failed: a (exit 1) examples/bad.yaml (exit 2)" in done.stderr
 
 
 # -- the two example models: trained like the first, scored by the same contract ------------------------------------

@@ -52,7 +52,8 @@ def test_plain_make_prints_the_help_and_installs_nothing():
 
 @pytest.fixture
 def fake_python(tmp_path):
-    """Stands in for .venv/bin/python: the plan of stack `a` exits 1, `c` exits 2, any other 0; each call logged."""
+    """Stands in for .venv/bin/python: the plan of stack `a` exits 1, `c` and any bad.yaml exit 2, any other 0;
+    each call logged."""
     log = tmp_path / "calls.log"
     script = tmp_path / "python"
     script.write_text(f"""#!/bin/sh
@@ -60,6 +61,7 @@ echo "$*" >> {log}
 case "$*" in
   *"--stack a") echo "a: a mandatory policy is violated"; exit 1 ;;
   *"--stack c") echo "error: stack c has 1 configuration problem(s)" >&2; exit 2 ;;
+  *"bad.yaml") echo "error: stack bad has 1 configuration problem(s)" >&2; exit 2 ;;
 esac
 echo "plan of $*"
 """)
@@ -88,3 +90,20 @@ def test_plans_covers_every_stack_file():
     assert dry.returncode == 0, dry.stderr
     stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
     assert stacks and re.search(r"for stack in " + " ".join(stacks) + r";", dry.stdout)
+
+
+def test_plans_plans_the_examples_by_their_files():
+    dry = make("-n", "plans")
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(r"for file in (examples/\S+\.yaml )*examples/fleet\.yaml( examples/\S+\.yaml)*;", dry.stdout)
+    assert "-m offline.plan --config-file $file" in dry.stdout
+
+
+def test_plans_names_a_failing_example_with_the_failing_stacks(fake_python):
+    script, log = fake_python
+    done = make("plans", f"PY={script}", "STACKS=a b", "EXAMPLES=examples/bad.yaml examples/good.yaml")
+    assert done.returncode != 0
+    assert log.read_text().splitlines() == ["-m offline.plan --stack a", "-m offline.plan --stack b",
+                                            "-m offline.plan --config-file examples/bad.yaml",
+                                            "-m offline.plan --config-file examples/good.yaml"]
+    assert "make plans: failed: a (exit 1) examples/bad.yaml (exit 2)" in done.stderr
