@@ -38,6 +38,9 @@ class Cloud:
     insights_suffix: str  # Application Insights ingestion: https://<region>-<n>.in.<suffix>/
     sites_private_dns_zone: str  # private endpoint DNS zone of App Service sites
     registry_private_dns_zone: str  # ... and of container registries
+    # Azure Front Door Standard/Premium: <endpoint>-<hash>.<suffix> is an endpoint's host name; None where the cloud
+    # has no Front Door Standard/Premium (its `unavailable` says why and what to do instead).
+    front_door_suffix: Optional[str] = None
     unavailable: Mapping[str, Unavailable] = field(default_factory=lambda: MappingProxyType({}), hash=False,
                                                    compare=False)
 
@@ -72,6 +75,7 @@ class Cloud:
 MICROSOFT_CONTAINER_REGISTRY = "mcr.microsoft.com"  # fact: build-inference-base-image
 
 PACKAGING = "packaging"  # Azure ML model packaging (models.package(), the ModelPackage resource)
+FRONT_DOOR = "frontDoor"  # Azure Front Door Standard/Premium (profiles, endpoints, origins, its WAF)
 FRONT_DOOR_MANAGED_CERTIFICATE = "frontDoorManagedCertificate"
 
 PUBLIC = Cloud(
@@ -87,6 +91,7 @@ PUBLIC = Cloud(
     insights_suffix="applicationinsights.azure.com",  # fact: cloud-insights-suffix
     sites_private_dns_zone="privatelink.azurewebsites.net",  # fact: cloud-private-dns-zones
     registry_private_dns_zone="privatelink.azurecr.io",
+    front_door_suffix="azurefd.net",  # fact: fd-endpoint-host-suffix
 )
 
 CHINA = Cloud(

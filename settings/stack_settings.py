@@ -20,10 +20,10 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
-from .clouds import ENVIRONMENT_KEY, MICROSOFT_CONTAINER_REGISTRY, PACKAGING, PUBLIC, Cloud, cloud_problem
+from .clouds import ENVIRONMENT_KEY, FRONT_DOOR, MICROSOFT_CONTAINER_REGISTRY, PACKAGING, PUBLIC, Cloud, cloud_problem
 from .clouds import cloud as cloud_named
 from .images import image_problem, image_shape
-from .regions import ZONES_SOURCE, has_zones, region_problem
+from .regions import ZONES_SOURCE, has_zones, region_name, region_problem
 from .skus import AUTOSCALE_TIERS, SKUS, Sku, sku_problem
 
 NAMESPACE = "model-webapp"
@@ -79,6 +79,7 @@ def _zone_flag(value: Any) -> Any:
 
 ZoneFlag = Annotated[Literal["auto", True, False], BeforeValidator(_zone_flag), WithJsonSchema(
     {"anyOf": [{"type": "string", "enum": ["auto", "true", "false"]}, {"type": "boolean"}]})]
+AutoFlag = ZoneFlag  # auto, true or false: auto decides from the other keys
 Percent, Count = Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=30)]
 Frozen = AfterValidator(MappingProxyType)
 
@@ -387,6 +388,49 @@ class Network(Part):
         return bool(self.integration_subnet_id) and self.pull_image_over_vnet
 
 
+# Azure Front Door Standard/Premium, in front of the stack's sites in every region (see Several regions).
+FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
+
+
+class FrontDoorWaf(Part):
+    mode: Literal["Prevention", "Detection"] = Field(
+        "Prevention", description="Prevention blocks the requests the WAF's rules match; Detection only logs them.")
+    managed_rule_sets: AutoFlag = Field(
+        "auto", description="Microsoft's managed rule sets (Default Rule Set, Bot Manager): Premium_AzureFrontDoor "
+        "only. auto: on with Premium, off with Standard; true with Standard is refused.")
+    rate_limit_per_minute: int = Field(
+        1000, ge=1, le=1000000, description="Requests one client IP address may send per minute before the WAF "
+        "blocks it for the rest of the minute.")
+
+
+class FrontDoor(Part):
+    sku: Literal[FRONT_DOOR_SKUS] = Field(  # type: ignore[valid-type]
+        "Standard_AzureFrontDoor", description="The Front Door profile's tier: Premium adds the WAF's managed rule "
+        "sets (and Private Link origins).")
+    waf: FrontDoorWaf = Field(FrontDoorWaf(), description="The WAF policy attached to every endpoint.")
+    health_probe_interval_seconds: int = Field(
+        30, ge=5, le=255, description="Seconds between Front Door's health probes of each region's site (GET / over "
+        "HTTPS); a region that fails them is taken out of rotation.")
+    session_affinity: Flag = Field(False, description="Send a client's later requests to the region that answered "
+                                   "its first (a cookie); off: each request goes to the nearest healthy region.")
+
+    @model_validator(mode="after")
+    def _managed_rules_need_premium(self) -> "FrontDoor":
+        check([("waf.managedRuleSets", True, "managed rule sets are a Premium_AzureFrontDoor feature: set sku "
+                "Premium_AzureFrontDoor, or managedRuleSets auto or false")]
+              if self.waf.managed_rule_sets is True and not self.premium else [])
+        return self
+
+    @property
+    def premium(self) -> bool:
+        return self.sku == "Premium_AzureFrontDoor"
+
+    @property
+    def uses_managed_rules(self) -> bool:
+        """Whether the WAF policy carries Microsoft's managed rule sets: as set, or with auto, on Premium."""
+        return self.premium if self.waf.managed_rule_sets == "auto" else bool(self.waf.managed_rule_sets)
+
+
 def _pinned(image: Optional[str], info: ValidationInfo) -> Optional[str]:
     cloud = _context_cloud(info)
     problem = image_problem(image, cloud) if image else None
@@ -444,6 +488,17 @@ def _raw(mapping: Any, key: str, default: Any = None) -> Any:
     if not isinstance(mapping, Mapping):
         return default
     return mapping.get(key, mapping.get(to_snake(key), default))
+
+
+def _with_primary_location(data: Any, cloud: Cloud) -> Any:
+    """With regions, the stack's location is the primary region, regions[0] (a location of its own is refused by
+    _regions_problems; an unknown first region is named there, not as location)."""
+    regions = _raw(data, "regions")
+    if not (isinstance(data, Mapping) and isinstance(regions, list) and regions and isinstance(regions[0], str)):
+        return data
+    if region_problem(regions[0], cloud.ml_cloud):
+        return data
+    return {**{k: v for k, v in data.items() if k != "location"}, "location": region_name(regions[0])}
 
 
 def _fleet_problems(data: Mapping, stack: str) -> list[tuple[str, Any, str]]:
@@ -696,10 +751,14 @@ class Service(ModelKeys):
 
 
 class SharedKeys(Part):
-    """What the models of a stack share: the region, the plan, registry access, the workspace, monitoring, tags."""
+    """What the models of a stack share: the regions, the plan, registry access, the workspace, monitoring, tags."""
     location: Annotated[str, AfterValidator(_region)] = Field(
         "westeurope", description="Azure region for the resource group, plan and web app (a public cloud region "
-        "name such as westeurope; the list is settings/regions.py).")
+        "name such as westeurope; the list is settings/regions.py). With regions set, leave it unset.")
+    regions: Optional[list[Annotated[str, AfterValidator(region_name)]]] = Field(
+        None, json_schema_extra={"minItems": 1}, description="Several Azure regions of the stack's cloud, each with "
+        "its own plan and sites, behind frontDoor (required with more than one); the first is the primary, where "
+        "names stay as with location and releases go first. Unset: location's one region.")
     name_prefix: text(r"^[a-z][a-z0-9-]{1,19}$", "must be 2-20 characters: a lowercase letter, then lowercase "
                       "letters, digits or hyphens") = Field(
         "mw", description="Prefix of every resource name (2-20 lowercase letters, digits, hyphens).")
@@ -723,6 +782,10 @@ class SharedKeys(Part):
     network: Optional[Network] = Field(None, description="Private networking (see Private networking): outbound VNet "
                                        "integration, private endpoints for every site and slot, and their public "
                                        "access. Unset: public sites, images pulled over the internet.")
+    front_door: Optional[FrontDoor] = Field(
+        None, description="Azure Front Door Standard/Premium in front of every region's sites (see Several regions): "
+        "its endpoint is each service's scoring URI, custom domains move to it, and the sites admit only it. "
+        "Required with more than one region.")
     extra_tags: Annotated[dict[Annotated[str, StringConstraints(max_length=512)],
                                Annotated[str, StringConstraints(max_length=256)]], Frozen] = Field(
         {}, alias="tags", description="Extra tags on every resource; environment defaults to the stack name.")
@@ -763,6 +826,7 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
             files = {None: FileCheck(data, project_dir)} if isinstance(data, Mapping) else {}
             problems = [p for check_ in files.values() for p in check_.problems]
         stack = (info.context or {}).get("stack", "")
+        data = _with_primary_location(data, _context_cloud(info))
         problems += _fleet_problems(data, stack) if isinstance(data, Mapping) else []
         problems += _network_problems(data, _context_cloud(info)) if isinstance(data, Mapping) else []
         try:
@@ -825,8 +889,39 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         return self._service
 
     def resource_name(self) -> str:
-        """The name a service's resources start with: <prefix>-<stack>, and -<service> for a models entry."""
-        return "-".join(p for p in (self.name_prefix, self._stack, self._service) if p)
+        """The name a service's resources start with: <prefix>-<stack>, -<service> for a models entry, and outside
+        the primary region -<region>."""
+        return "-".join(p for p in (self.name_prefix, self._stack, self._service, self._region_suffix) if p)
+
+    def platform_name(self) -> str:
+        """The name of the region's platform: <prefix>-<stack>, and outside the primary region -<region>."""
+        return "-".join(p for p in (self.name_prefix, self._stack, self._region_suffix) if p)
+
+    @property
+    def _region_suffix(self) -> Optional[str]:
+        return None if self.is_primary else region_name(self.location)
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """The stack's regions, the primary first: regions, or location's one."""
+        return tuple(self.regions) if self.regions else (self.location,)
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether these are the settings in the primary region (the one whose names are the one-region stack's)."""
+        return region_name(self.location) == region_name(self.locations[0])
+
+    def in_region(self, region: str) -> "Settings":
+        """The same settings (the stack's or one service's view) in one of the stack's regions: its location is the
+        region, and a stack's services are their views in that region."""
+        if region_name(region) not in {region_name(r) for r in self.locations}:
+            raise ValueError(f"{region} is not one of the stack's regions ({', '.join(self.locations)})")
+        region = next(r for r in self.locations if region_name(r) == region_name(region))
+        # model_copy keeps the private attributes (stack, cloud, service, smoke request) and revalidates nothing:
+        # nothing stored depends on the location, what does (zone_redundancy, names) is computed from it.
+        view = self.model_copy(update={"location": region})
+        view._services = tuple(service.in_region(region) for service in self._services)
+        return view
 
     @property
     def uses_slot(self) -> bool:

@@ -128,7 +128,7 @@ def test_an_unknown_top_level_key_is_refused_naming_the_nearest_known_one():
 
 def test_an_unknown_key_with_no_near_match_lists_the_known_keys():
     message = problems_of("dev", zzz="1")
-    assert f"{NAMESPACE}:zzz = '1': unknown key; known keys: location, namePrefix, sku" in message
+    assert f"{NAMESPACE}:zzz = '1': unknown key; known keys: location, regions, namePrefix, sku" in message
 
 
 def test_our_own_words_reach_the_user_not_pydantics():
