@@ -109,6 +109,9 @@ CHINA = Cloud(
     insights_suffix="applicationinsights.azure.cn",  # fact: cloud-insights-suffix
     sites_private_dns_zone="privatelink.chinacloudsites.cn",  # fact: cloud-private-dns-zones
     registry_private_dns_zone="privatelink.azurecr.cn",
+    # Front Door Standard/Premium is offered here (fact: fd-sovereign-clouds), but no Microsoft source found
+    # names its endpoints' host suffix: None, and nothing here spells one.
+    front_door_suffix=None,
     unavailable=MappingProxyType({
         PACKAGING: Unavailable(  # fact: cloud-china-no-packaging
             feature="Azure ML model packaging",
@@ -139,6 +142,15 @@ US_GOVERNMENT = Cloud(
     insights_suffix="applicationinsights.us",  # fact: cloud-insights-suffix
     sites_private_dns_zone="privatelink.azurewebsites.us",  # fact: cloud-private-dns-zones
     registry_private_dns_zone="privatelink.azurecr.us",
+    front_door_suffix="azurefd.us",  # fact: fd-endpoint-host-suffix
+    unavailable=MappingProxyType({
+        FRONT_DOOR_MANAGED_CERTIFICATE: Unavailable(  # fact: fd-sovereign-clouds
+            feature="Azure Front Door managed certificates",
+            source="Microsoft Learn, Compare Azure Government and global Azure (compare-azure-government-global-"
+                   "azure), Azure Front Door: \"Managed certificate for enabling HTTPS; instead, you need to use your "
+                   "own certificate\"",
+            alternative="bring your own certificate (Key Vault) on the Front Door custom domain"),
+    }),
 )
 
 CLOUDS: Mapping[str, Cloud] = MappingProxyType({c.name: c for c in (PUBLIC, CHINA, US_GOVERNMENT)})

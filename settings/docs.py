@@ -31,16 +31,20 @@ def _rows() -> list[tuple[str, str, str, str]]:
         kind, default = resolved.get("type", "string"), prop.get("default", "(required)")
         text = prop.get("description", "") + (f" One of {', '.join(map(str, resolved['enum']))}."
                                               if "enum" in resolved else "")
-        text += f" From {resolved['minimum']} to {resolved['maximum']}." if "minimum" in resolved else ""
+        text += (f" From {resolved['minimum']} to {resolved['maximum']}." if "maximum" in resolved else
+                 f" At least {resolved['minimum']}.") if "minimum" in resolved else ""
         shown = "" if kind == "object" else "(empty)" if default in (None, "") else default if default == "(required)" \
             else f"`{json.dumps(default) if isinstance(default, bool) else default}`"
         rows.append((key, kind, shown, text))
         return resolved
 
-    for key, prop in schema["properties"].items():
+    def add_object(key: str, prop: dict[str, Any]) -> None:  # an object key, then its fields (and theirs)
         resolved = add(key, prop)
         for field, sub in resolved.get("properties", {}).items() if "title" in resolved else ():
-            add(f"{key}.{field}", sub)
+            add_object(f"{key}.{field}", sub)
+
+    for key, prop in schema["properties"].items():
+        add_object(key, prop)
     return rows
 
 

@@ -20,7 +20,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
-from .clouds import ENVIRONMENT_KEY, FRONT_DOOR, MICROSOFT_CONTAINER_REGISTRY, PACKAGING, PUBLIC, Cloud, cloud_problem
+from .clouds import (ENVIRONMENT_KEY, FRONT_DOOR, FRONT_DOOR_MANAGED_CERTIFICATE, MICROSOFT_CONTAINER_REGISTRY,
+                     PACKAGING, PUBLIC, Cloud, cloud_problem)
 from .clouds import cloud as cloud_named
 from .images import image_problem, image_shape
 from .regions import ZONES_SOURCE, has_zones, region_name, region_problem
@@ -396,11 +397,12 @@ class FrontDoorWaf(Part):
     mode: Literal["Prevention", "Detection"] = Field(
         "Prevention", description="Prevention blocks the requests the WAF's rules match; Detection only logs them.")
     managed_rule_sets: AutoFlag = Field(
-        "auto", description="Microsoft's managed rule sets (Default Rule Set, Bot Manager): Premium_AzureFrontDoor "
+        "auto", description="Microsoft's managed rule sets (such as the Default Rule Set): Premium_AzureFrontDoor "
         "only. auto: on with Premium, off with Standard; true with Standard is refused.")
+    # ARM takes any threshold from 0 (fact: fd-waf-rate-limit-threshold); 0 would block every request.
     rate_limit_per_minute: int = Field(
-        1000, ge=1, le=1000000, description="Requests one client IP address may send per minute before the WAF "
-        "blocks it for the rest of the minute.")
+        1000, ge=1, description="Requests one client IP address may send per minute; the WAF blocks its further "
+        "requests until the minute is over (Detection mode only logs them).")
 
 
 class FrontDoor(Part):
@@ -408,18 +410,11 @@ class FrontDoor(Part):
         "Standard_AzureFrontDoor", description="The Front Door profile's tier: Premium adds the WAF's managed rule "
         "sets (and Private Link origins).")
     waf: FrontDoorWaf = Field(FrontDoorWaf(), description="The WAF policy attached to every endpoint.")
-    health_probe_interval_seconds: int = Field(
-        30, ge=5, le=255, description="Seconds between Front Door's health probes of each region's site (GET / over "
+    health_probe_interval_seconds: int = Field(  # fact: fd-health-probe-interval-range
+        30, ge=1, le=255, description="Seconds between Front Door's health probes of each region's site (GET / over "
         "HTTPS); a region that fails them is taken out of rotation.")
     session_affinity: Flag = Field(False, description="Send a client's later requests to the region that answered "
                                    "its first (a cookie); off: each request goes to the nearest healthy region.")
-
-    @model_validator(mode="after")
-    def _managed_rules_need_premium(self) -> "FrontDoor":
-        check([("waf.managedRuleSets", True, "managed rule sets are a Premium_AzureFrontDoor feature: set sku "
-                "Premium_AzureFrontDoor, or managedRuleSets auto or false")]
-              if self.waf.managed_rule_sets is True and not self.premium else [])
-        return self
 
     @property
     def premium(self) -> bool:
@@ -428,7 +423,7 @@ class FrontDoor(Part):
     @property
     def uses_managed_rules(self) -> bool:
         """Whether the WAF policy carries Microsoft's managed rule sets: as set, or with auto, on Premium."""
-        return self.premium if self.waf.managed_rule_sets == "auto" else bool(self.waf.managed_rule_sets)
+        return self.premium if self.waf.managed_rule_sets == "auto" else self.waf.managed_rule_sets is True
 
 
 def _pinned(image: Optional[str], info: ValidationInfo) -> Optional[str]:
@@ -488,6 +483,103 @@ def _raw(mapping: Any, key: str, default: Any = None) -> Any:
     if not isinstance(mapping, Mapping):
         return default
     return mapping.get(key, mapping.get(to_snake(key), default))
+
+
+def _regions_problems(data: Mapping, cloud: Cloud, stack: str) -> list[tuple[str, Any, str]]:
+    """From the raw keys, so they are listed with every other problem: regions and location together, the regions
+    themselves, what several regions need (frontDoor) and cannot have (network), what frontDoor cannot have (access,
+    a cloud without it), and the names of every region's plan and sites."""
+    regions, front_door = _raw(data, "regions"), _raw(data, "frontDoor")
+    problems: list[tuple[str, Any, str]] = []
+    listed = regions if isinstance(regions, list) else []  # anything else is pydantic's to refuse (a list)
+    if isinstance(regions, list) and not regions:
+        problems.append(("regions", [], "lists no region: name one or more (the first is the primary), or remove "
+                         "regions and set location"))
+    known: dict[str, int] = {}
+    for i, region in enumerate(listed):
+        if not isinstance(region, str):
+            continue  # pydantic's to refuse (a text value)
+        problem = region_problem(region, cloud.ml_cloud)
+        if problem:
+            problems.append((f"regions[{i}]", region, problem))
+        elif region_name(region) in known:
+            problems.append((f"regions[{i}]", region, f"is regions[{known[region_name(region)]}] again: list each "
+                             "region once"))
+        else:
+            known[region_name(region)] = i
+    # Pulumi.yaml declares location with its default and the engine hands it over as if set (see _fleet_problems):
+    # location counts as set when it holds something else, and it may repeat the primary region.
+    location, default = _raw(data, "location"), SharedKeys.model_fields["location"].default
+    primary = listed[0] if listed and isinstance(listed[0], str) else None
+    if primary and location not in (None, "") and \
+            region_name(str(location)) not in (region_name(default), region_name(primary)):
+        problems.append(("location", location, f"is set, and so is regions, whose first entry ({listed[0]}) is the "
+                         "stack's primary region: remove location (regions replaces it), or remove regions for one "
+                         "region"))
+    if len(listed) > 1 and front_door is None:
+        problems.append(("frontDoor", None, f"is required with {len(listed)} regions: something must spread the "
+                         "traffic over them and take a failed region out of rotation, and this stack does that with "
+                         "Azure Front Door; set frontDoor ({} takes its defaults), or list one region"))
+    if len(listed) > 1 and _raw(data, "network") is not None:
+        # fact: region-vnet-integration-same-region
+        problems.append(("network", _raw(data, "network"), f"serves one region, and regions lists {len(listed)}: "
+                         "an integration subnet joins one plan to a VNet of its own region (each region has its own "
+                         "plan), and its endpoint subnet is in that VNet too; remove network, or deploy one stack "
+                         "per region, each with its region's network"))
+    if front_door is not None:
+        problems += _front_door_problems(data, cloud)
+    problems += _region_name_problems(data, stack, [r for r in listed[1:] if isinstance(r, str)])
+    return problems
+
+
+def _front_door_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, str]]:
+    """What frontDoor cannot go with: a cloud without it, access rules of the user's own, or a custom domain where
+    Front Door has no managed certificate."""
+    problems, front_door = [], _raw(data, "frontDoor")
+    sku, waf = _raw(front_door, "sku", FrontDoor.model_fields["sku"].default), _raw(front_door, "waf")
+    # fact: fd-managed-rules-premium
+    if _flag_text(_raw(waf, "managedRuleSets")) is True and sku != "Premium_AzureFrontDoor":
+        problems.append(("frontDoor.waf.managedRuleSets", True, "Microsoft's managed rule sets are a Premium_Azure"
+                         f"FrontDoor feature, and frontDoor.sku is {sku}: set sku Premium_AzureFrontDoor, or "
+                         "managedRuleSets auto or false"))
+    missing = cloud.missing(FRONT_DOOR)
+    if missing:
+        problems.append(("frontDoor", _raw(data, "frontDoor"), f"{missing.feature} is not offered in {cloud.title} "
+                         f"({missing.source}): {missing.alternative}"))
+    models = _raw(data, "models")
+    services = [(f"models.{name}.", raw) for name, raw in models.items() if isinstance(raw, Mapping)] \
+        if isinstance(models, Mapping) else []
+    for prefix, keys in [("", data), *services]:
+        if _raw(keys, "access") is not None:
+            problems.append((f"{prefix}access", _raw(keys, "access"), "is the program's with frontDoor: every site "
+                             "and slot admits only the stack's Front Door (the AzureFrontDoor.Backend service tag "
+                             "with this profile's X-Azure-FDID), so rules of your own would open or close it "
+                             "wrongly; remove access (Front Door's WAF and auth decide who gets through), or remove "
+                             "frontDoor"))
+        host = _raw(_raw(keys, "customDomain"), "hostName")
+        no_certificate = cloud.missing(FRONT_DOOR_MANAGED_CERTIFICATE)
+        if host is not None and no_certificate and not missing:
+            problems.append((f"{prefix}customDomain.hostName", host, "with frontDoor the custom domain is Front "
+                             f"Door's, with a managed certificate, and {no_certificate.feature} are not offered in "
+                             f"{cloud.title} ({no_certificate.source}): remove customDomain (callers use the Front "
+                             f"Door endpoint's host name), and {no_certificate.alternative} outside this stack"))
+    return problems
+
+
+def _region_name_problems(data: Mapping, stack: str, others: list[str]) -> list[tuple[str, Any, str]]:
+    """The plan and sites of every region after the primary carry -<region> in their names: within App Service's
+    limits too. Named once, for the longest region, and only where the primary's names fit (otherwise
+    _fleet_problems has said so)."""
+    if not others:
+        return []
+    prefix, longest = str(_raw(data, "namePrefix", "mw")), max((region_name(r) for r in others), key=len)
+    models = _raw(data, "models")
+    services = [str(name) for name in models] if isinstance(models, Mapping) else [None]
+    problems = [] if _plan_name_problem(prefix, stack) else _plan_name_problem(prefix, stack, longest)
+    for service in services:
+        if not _name_problem(prefix, stack, service):
+            problems += _name_problem(prefix, stack, service, longest)
+    return problems
 
 
 def _with_primary_location(data: Any, cloud: Cloud) -> Any:
@@ -571,22 +663,27 @@ def _network_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, str]]
     return problems
 
 
-def _name_problem(prefix: str, stack: str, service: Optional[str]) -> list[tuple[str, Any, str]]:
-    """A site is named <prefix>-<stack>[-<service>]-app plus Pulumi's suffix: within App Service's limit."""
-    site = "-".join(p for p in (prefix, stack, service, "app") if p)
+def _name_problem(prefix: str, stack: str, service: Optional[str], region: Optional[str] = None
+                  ) -> list[tuple[str, Any, str]]:
+    """A site is named <prefix>-<stack>[-<service>][-<region> outside the primary]-app plus Pulumi's suffix: within
+    App Service's limit."""
+    site = "-".join(p for p in (prefix, stack, service, region, "app") if p)
     if len(site) + AUTONAME_SUFFIX <= SITE_NAME_LIMIT:  # fact: site-name-length
         return []
-    what = (f"makes the site name {site} ({len(site)} characters, and Pulumi appends {AUTONAME_SUFFIX}) longer than "
-            f"App Service's {SITE_NAME_LIMIT}: shorten the service name, namePrefix or the stack name")
+    where = f"in region {region}, " if region else ""
+    what = (f"makes the site name {where}{site} ({len(site)} characters, and Pulumi appends {AUTONAME_SUFFIX}), longer "
+            f"than App Service's {SITE_NAME_LIMIT}: shorten the service name, namePrefix or the stack name")
     return [(f"models.{service}", service, what)] if service else [("namePrefix", prefix, what)]
 
 
-def _plan_name_problem(prefix: str, stack: str) -> list[tuple[str, Any, str]]:
-    plan = f"{prefix}-{stack}-plan"
+def _plan_name_problem(prefix: str, stack: str, region: Optional[str] = None) -> list[tuple[str, Any, str]]:
+    plan = "-".join(p for p in (prefix, stack, region, "plan") if p)
     if len(plan) + AUTONAME_SUFFIX <= PLAN_NAME_LIMIT:  # fact: site-name-length
         return []
-    return [("namePrefix", prefix, f"makes the plan name {plan} ({len(plan)} characters, and Pulumi appends "
-             f"{AUTONAME_SUFFIX}) longer than App Service's {PLAN_NAME_LIMIT}: shorten namePrefix or the stack name")]
+    where = f"in region {region}, " if region else ""
+    return [("namePrefix", prefix, f"makes the plan name {where}{plan} ({len(plan)} characters, and Pulumi appends "
+             f"{AUTONAME_SUFFIX}), longer than App Service's {PLAN_NAME_LIMIT}: shorten namePrefix or the stack "
+             "name")]
 
 
 def _zone_obstacle(s: "Settings") -> Optional[str]:
@@ -608,7 +705,8 @@ def _zone_obstacle(s: "Settings") -> Optional[str]:
     return None
 
 
-def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str, cloud: Cloud = PUBLIC) -> list[tuple[str, Any, str]]:
+def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str, cloud: Cloud = PUBLIC, front_door: bool = False
+                    ) -> list[tuple[str, Any, str]]:
     """What one model's keys cannot do on the shared plan's SKU, or in the stack's cloud (prefix: "" or
     models.<name>.)."""
     problems = []
@@ -631,7 +729,8 @@ def _model_problems(keys: "ModelKeys", sku: Sku, prefix: str, cloud: Cloud = PUB
     if keys.release.strategy == "slot" and not sku.supports_slots:
         problems.append((f"{prefix}release.strategy", "slot", f"deployment slots need Standard tier or above; sku "
                          f"{sku.name} is {sku.tier}: raise the sku or set release.strategy inPlace"))
-    if keys.custom_domain and sku.tier in ("Free", "Shared"):  # no TLS bindings on these tiers
+    # With Front Door the domain and its certificate are Front Door's: the site binds none.
+    if keys.custom_domain and sku.tier in ("Free", "Shared") and not front_door:  # no TLS bindings on these tiers
         problems.append((f"{prefix}customDomain.hostName", keys.custom_domain.host_name, "a custom domain with a free "
                          f"managed certificate needs a Basic plan or above; sku {sku.name} is {sku.tier}: raise the "
                          "sku or remove customDomain"))
@@ -825,8 +924,9 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
         else:
             files = {None: FileCheck(data, project_dir)} if isinstance(data, Mapping) else {}
             problems = [p for check_ in files.values() for p in check_.problems]
-        stack = (info.context or {}).get("stack", "")
-        data = _with_primary_location(data, _context_cloud(info))
+        stack, cloud = (info.context or {}).get("stack", ""), _context_cloud(info)
+        problems += _regions_problems(data, cloud, stack) if isinstance(data, Mapping) else []
+        data = _with_primary_location(data, cloud)
         problems += _fleet_problems(data, stack) if isinstance(data, Mapping) else []
         problems += _network_problems(data, _context_cloud(info)) if isinstance(data, Mapping) else []
         try:
@@ -854,11 +954,18 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
                      for count in [getattr(auto, to_snake(key))] if auto.enabled and count > sku.max_instances]
         if self.zone_redundant is True and _zone_obstacle(self):
             problems.append(("zoneRedundant", True, _zone_obstacle(self)))
+        elif self.zone_redundant is True:  # the plan can be; every region must have zones too
+            # fact: zone-regions-per-cloud
+            problems += [("zoneRedundant", True, f"regions lists {region}, which has no availability zones (the "
+                          f"list: {ZONES_SOURCE}): list regions with zones, or set zoneRedundant to auto (each "
+                          "region's plan is zone-redundant where it can be) or false")
+                         for region in self.locations[1:] if not has_zones(region, self._cloud)]
+        front_door = self.front_door is not None
         if self.models is None:
-            problems += _model_problems(self, sku, "", self._cloud)
+            problems += _model_problems(self, sku, "", self._cloud, front_door)
         else:
             for name, service in self.models.items():
-                problems += _model_problems(service, sku, f"models.{name}.", self._cloud)
+                problems += _model_problems(service, sku, f"models.{name}.", self._cloud, front_door)
         check(problems)
         return self
 
@@ -1028,6 +1135,7 @@ def describe(error: dict) -> list[str]:
         return [f"{key} is not set: required"]
     bounds = {type(m).__name__: m for m in getattr(field, "metadata", [])}
     low, high = getattr(bounds.get("Ge"), "ge", ctx.get("ge")), getattr(bounds.get("Le"), "le", ctx.get("le"))
+    span = f"from {low} to {high}" if high is not None else f"at least {low}" if low is not None else ""
     known = [f.alias for f in fields.values()]
     as_object = "must be an object (a YAML mapping in the stack file)"
     allowed = {
@@ -1035,8 +1143,8 @@ def describe(error: dict) -> list[str]:
         "extra_forbidden": "unknown key; " + next((f"did you mean {m}?" for m in difflib.get_close_matches(
             loc[-1], known, n=1)), f"known keys: {', '.join(known)}"),
         "literal_error": f"must be one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}",
-        "int_parsing": f"must be a whole number from {low} to {high}", "int_type": "must be a whole number",
-        "greater_than_equal": f"must be from {low} to {high}", "less_than_equal": f"must be from {low} to {high}",
+        "int_parsing": f"must be a whole number{', ' if high is None else ' '}{span}".rstrip(", "), "int_type": "must be a whole number",
+        "greater_than_equal": f"must be {span}", "less_than_equal": f"must be {span}",
         "greater_than": f"must be more than {ctx.get('gt')}", "less_than": f"must be less than {ctx.get('lt')}",
         "float_parsing": "must be a number", "float_type": "must be a number",
         "bool_parsing": "must be true or false", "bool_type": "must be true or false", "list_type": "must be a list",
