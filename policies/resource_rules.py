@@ -1,11 +1,14 @@
 """Resource rules: each looks at one resource's wire-form inputs and never echoes a value in its message."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
-from .props import (APP_INSIGHTS, AUTH_SETTINGS, BASIC_AUTH, CERTIFICATE, HOST_NAME_BINDINGS, LOWERCASE_FQDN, PINNED_IMAGE,
-                    PLAN, SITES, TIERS, WEB_APP, WEB_APP_SLOT, app_settings, as_number, tier_rank, value)
+from .props import (APP_INSIGHTS, AUTH_SETTINGS, BASIC_AUTH, CERTIFICATE, FRONT_DOOR_CUSTOM_DOMAIN, FRONT_DOOR_ORIGIN,
+                    FRONT_DOOR_ORIGIN_GROUP, FRONT_DOOR_ROUTE, FRONT_DOOR_WAF_POLICY, HOST_NAME_BINDINGS, LOWERCASE_FQDN,
+                    PINNED_IMAGE, PLAN, SITES, TIERS, WEB_APP, WEB_APP_SLOT, app_settings, as_number, tier_rank, value)
 
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 TAGGABLE = (WEB_APP, WEB_APP_SLOT, PLAN, "azure-native:resources:ResourceGroup", "azure-native:managedidentity:UserAssignedIdentity",
@@ -230,6 +233,63 @@ def allowed_callers(args, report):
                "auth.allowedPrincipals; models.<service>.auth... in a stack with models).")
 
 
+# -- Front Door (several regions) ----------------------------------------------------------------------------------
+@applies_to(FRONT_DOOR_WAF_POLICY)
+def waf_prevention(args, report):
+    # Disabled: requests bypass the WAF; Detection: it only logs what matches. fact: fd-waf-state-and-mode
+    if value(args.props, "policySettings.enabledState") != "Enabled":
+        report("the Front Door WAF policy must be enabled (policySettings.enabledState Enabled): a disabled policy lets "
+               "every request through uninspected.")
+    if value(args.props, "policySettings.mode") != "Prevention":
+        report("the Front Door WAF policy must block what its rules match (policySettings.mode Prevention), not only log "
+               "it: set model-webapp:frontDoor.waf.mode Prevention.")
+
+
+@applies_to(FRONT_DOOR_ROUTE)
+def https_only_routes(args, report):
+    # fact: fd-https-forwarding-and-redirect
+    if value(args.props, "forwardingProtocol") != "HttpsOnly":
+        report("the route must forward to its origins over HTTPS (forwardingProtocol HttpsOnly), so requests stay "
+               "encrypted from Front Door to the site: set forwarding_protocol='HttpsOnly'.")
+    protocols = value(args.props, "supportedProtocols")
+    https_only = isinstance(protocols, Sequence) and not isinstance(protocols, str) and set(protocols) == {"Https"}
+    if not https_only and value(args.props, "httpsRedirect") != "Enabled":
+        report("the route accepts plain HTTP without redirecting it: set https_redirect='Enabled' (or "
+               "supported_protocols=['Https']).")
+
+
+@applies_to(FRONT_DOOR_CUSTOM_DOMAIN)
+def front_door_tls12(args, report):
+    # fact: fd-custom-domain-minimum-tls
+    if value(args.props, "tlsSettings.minimumTlsVersion") not in ("TLS12", "TLS13"):
+        report("the Front Door custom domain must require TLS 1.2 or newer: set tls_settings.minimum_tls_version='TLS12' "
+               "(or 'TLS13').")
+    if value(args.props, "tlsSettings.cipherSuiteSetType") == "TLS10_2019":
+        report("the Front Door custom domain's cipher suite set TLS10_2019 admits TLS 1.0 and 1.1: set "
+               "tls_settings.cipher_suite_set_type='TLS12_2023' (or leave it unset).")
+
+
+@applies_to(FRONT_DOOR_ORIGIN_GROUP)
+def health_probes(args, report):
+    # Front Door takes an origin out of rotation by its probes, and only a 200 counts as healthy: the sites redirect
+    # HTTP to HTTPS (httpsOnly), so an HTTP probe would fail every origin. fact: fd-health-probes
+    if not value(args.props, "healthProbeSettings.probePath"):
+        report("the origin group must probe its origins on a path (healthProbeSettings.probePath, the sites' health "
+               "path '/'): Front Door tells a healthy region from one that is down only by its probes; set "
+               "health_probe_settings.")
+    if value(args.props, "healthProbeSettings.probeProtocol") != "Https":
+        report("the origin group's health probe must use HTTPS (healthProbeSettings.probeProtocol Https): the sites "
+               "redirect HTTP, and Front Door counts any answer but 200 as a failed probe.")
+
+
+@applies_to(FRONT_DOOR_ORIGIN)
+def origin_certificate_check(args, report):
+    # fact: fd-origin-certificate-name-check
+    if value(args.props, "enforceCertificateNameCheck") is not True:
+        report("the origin must have its certificate name checked (enforceCertificateNameCheck true), so Front Door "
+               "talks only to the site it names: set enforce_certificate_name_check=True.")
+
+
 RULE_TYPES: dict[str, frozenset] = {}  # rule name -> the resource types it looks at (offline/policy_check reads it)
 
 
@@ -274,4 +334,15 @@ RESOURCE_POLICIES = [
             "applications or identities, not any application in the tenant.", allowed_callers, ADVISORY),
     _policy("required-tags", "Resources that take tags carry the required ones.", required_tags, MANDATORY,
             {"requiredTags": {"type": "array", "items": {"type": "string"}, "default": ["environment"]}}),
+    # Advisory by default, as model-webapp:frontDoor.waf.mode allows Detection while rules are tuned; prod.json makes
+    # it mandatory.
+    _policy("front-door-waf-prevention", "The Front Door WAF policy is enabled and in Prevention mode.", waf_prevention,
+            ADVISORY),
+    _policy("front-door-https-only-routes", "Front Door routes forward over HTTPS only and redirect plain HTTP.",
+            https_only_routes, MANDATORY),
+    _policy("front-door-tls12", "Front Door custom domains require TLS 1.2 or newer.", front_door_tls12, MANDATORY),
+    _policy("front-door-health-probes", "Every Front Door origin group probes its origins over HTTPS on a path.",
+            health_probes, MANDATORY),
+    _policy("front-door-origin-certificate-check", "Front Door origins have their certificate name checked.",
+            origin_certificate_check, MANDATORY),
 ]
