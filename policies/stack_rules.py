@@ -1,14 +1,18 @@
 """Stack rules: the ones that need more than one resource (who pulls with which identity, what depends on what)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs, \
     StackValidationPolicy
 
-from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIXES, DIAGNOSTIC_SETTING, HOST_NAME_BINDINGS, IDENTITY,
-                    PLAN, PRIVATE_ENDPOINT, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SITES_GROUP, SNI_BINDING,
-                    WEB_APP, WEB_APP_SLOT, of_type, tier_rank, value)
+from .props import (AUTH, AUTH_SLOT, AUTOSCALE, DEFAULT_HOST_SUFFIXES, DIAGNOSTIC_SETTING, FRONT_DOOR_CUSTOM_DOMAIN,
+                    FRONT_DOOR_DOMAINS, FRONT_DOOR_ID_HEADER, FRONT_DOOR_PROFILE, FRONT_DOOR_SECURITY_POLICY,
+                    FRONT_DOOR_SKUS, FRONT_DOOR_TAG, FRONT_DOOR_WAF_POLICY, HOST_NAME_BINDINGS, IDENTITY, PLAN,
+                    PRIVATE_ENDPOINT, PULL_ROLES, REGISTRY_SCOPE, ROLE_ASSIGNMENT, SITES, SITES_GROUP, SNI_BINDING,
+                    SWAP_WARMUP_RANGES, UNKNOWN, WEB_APP, WEB_APP_SLOT, known, known_items, last_segment, of_type,
+                    tier_rank, value)
 
 BROADER_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -206,6 +210,153 @@ def site_private_endpoint(args: StackValidationArgs, report: ReportViolation) ->
                    "privateEndpointSubnetId, which gives the site and its slot an endpoint each.", site.urn)
 
 
+# -- Front Door (several regions) ----------------------------------------------------------------------------------
+# Values a preview cannot know yet (ids of resources it creates) come back UNKNOWN from `known`: they are accepted
+# where a known value would be compared, so a first preview is judged on everything else.
+
+def _arm_names(resource) -> set[str]:
+    """The names an ARM id of the resource ends with: its name output, or the name input the program gave it."""
+    return {n.lower() for key in ("name", "endpointName", "customDomainName", "policyName")
+            for n in [known(resource.props, key)] if isinstance(n, str) and n}
+
+
+def _refers_to(reference, resource) -> bool:
+    """Whether a resource reference ({id: <ARM id>}) can be to `resource`: its id ends with the resource's name, or the
+    id is not known yet (the caller has checked the dependency, which is always known)."""
+    if reference is UNKNOWN:
+        return True
+    ref_id = known(reference, "id") if isinstance(reference, Mapping) else None
+    return ref_id is UNKNOWN or last_segment(ref_id) in _arm_names(resource)
+
+
+def _associates(security_policy, domain) -> bool:
+    """Whether the security policy's associations list the endpoint or custom domain."""
+    if not _depends_on(security_policy, domain):
+        return False
+    associations = known(security_policy.props, "parameters.associations")
+    if associations is UNKNOWN:
+        return True
+    for association in known_items(associations):
+        domains = UNKNOWN if association is UNKNOWN else known(association, "domains")
+        if domains is UNKNOWN or any(_refers_to(d, domain) for d in known_items(domains)):
+            return True
+    return False
+
+
+def _attaches_stack_waf(security_policy, waf_policies) -> bool:
+    """A WebApplicationFirewall security policy whose wafPolicy is a frontdoor Policy of this stack."""
+    if known(security_policy.props, "parameters.type") not in ("WebApplicationFirewall", UNKNOWN):
+        return False
+    reference = known(security_policy.props, "parameters.wafPolicy")
+    return any(_depends_on(security_policy, waf) and _refers_to(reference, waf) for waf in waf_policies)
+
+
+def front_door_waf_attached(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every endpoint and custom domain of the stack's Front Door is covered by its WAF: a domain no security policy
+    associates is served without one."""
+    # A security policy associates domains (endpoint or custom domain ids) with a WAF policy: only those get its
+    # inspection. fact: fd-security-policy-attaches-waf
+    waf_policies = of_type(args.resources, FRONT_DOOR_WAF_POLICY)
+    security_policies = of_type(args.resources, FRONT_DOOR_SECURITY_POLICY)
+    for domain in (r for r in args.resources if r.resource_type in FRONT_DOOR_DOMAINS):
+        what = "custom domain" if domain.resource_type == FRONT_DOOR_CUSTOM_DOMAIN else "endpoint"
+        covering = [p for p in security_policies if _associates(p, domain)]
+        if not covering:
+            report(f"no WAF covers this Front Door {what}: its requests reach the sites uninspected; associate it with "
+                   "the stack's WAF policy through a cdn SecurityPolicy (parameters.associations[].domains lists "
+                   f"the {what}'s id).", domain.urn)
+        elif not any(_attaches_stack_waf(p, waf_policies) for p in covering):
+            report(f"the security policy covering this Front Door {what} attaches no WAF policy of this stack: set its "
+                   "parameters (type WebApplicationFirewall) wafPolicy.id to the stack's frontdoor Policy.", domain.urn)
+
+
+def _front_door_ids(profiles) -> set[str]:
+    """The stack's Front Door ids known now, lowercased. A profile this preview creates has none yet (its frontDoorId is
+    unknown, or absent where the engine shows a new resource's inputs only): a site's header then holds the same
+    unknown, which passes, while a literal id cannot be the new profile's, which Azure has yet to assign."""
+    return {i.lower() for p in profiles for i in [known(p.props, "frontDoorId")] if isinstance(i, str) and i}
+
+
+def _header_values(rule) -> Any:
+    """The values of the rule's X-Azure-FDID header filter (header names are case-insensitive), UNKNOWN, or None."""
+    headers = known(rule, "headers")
+    if headers is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(headers, Mapping):
+        return None
+    for name in headers:
+        if str(name).lower() == FRONT_DOOR_ID_HEADER:
+            return known(headers, name)
+    return None
+
+
+def _is_front_door_rule(rule) -> bool:
+    return known(rule, "tag") == "ServiceTag" and str(known(rule, "ipAddress", "")).lower() == FRONT_DOOR_TAG.lower()
+
+
+def _is_warmup_rule(rule) -> bool:
+    return known(rule, "tag", "Default") == "Default" and known(rule, "ipAddress") in SWAP_WARMUP_RANGES
+
+
+def front_door_only_ingress(args: StackValidationArgs, report: ReportViolation) -> None:
+    """In a stack with a Front Door profile, every site and slot admits that Front Door and nothing else: its access
+    rules are the AzureFrontDoor.Backend service tag with the X-Azure-FDID header naming the profile's frontDoorId
+    (slots: also the swap's warm-up ranges), everyone else is denied, and the SCM site is under the same rules.
+    The service tag alone admits every customer's Front Door; the header admits only ours."""
+    # Front Door sends X-Azure-FDID with its profile's id (the profile's frontDoorId); App Service filters on it.
+    # fact: fd-fdid-header-names-the-profile
+    profiles = [p for p in of_type(args.resources, FRONT_DOOR_PROFILE)
+                if known(p.props, "sku.name") in (*FRONT_DOOR_SKUS, UNKNOWN)]
+    if not profiles:
+        return
+    ids = _front_door_ids(profiles)
+    for site in _sites(args.resources):
+        slot = site.resource_type == WEB_APP_SLOT
+        what = "slot" if slot else "site"
+        if known(site.props, "siteConfig.ipSecurityRestrictionsDefaultAction") not in ("Deny", UNKNOWN):
+            report(f"the {what} must deny callers no access rule admits (siteConfig.ipSecurityRestrictionsDefaultAction "
+                   "Deny): otherwise anyone can call it directly, around Front Door and its WAF.", site.urn)
+        if known(site.props, "siteConfig.scmIpSecurityRestrictionsUseMain") not in (True, UNKNOWN):
+            report(f"the {what}'s SCM site must use the main site's access rules "
+                   "(siteConfig.scmIpSecurityRestrictionsUseMain true): otherwise it keeps rules of its own, which "
+                   "admit everyone unless set.", site.urn)
+        rules = known(site.props, "siteConfig.ipSecurityRestrictions")
+        if rules is UNKNOWN:
+            continue
+        admits_front_door = False
+        for rule in known_items(rules or []):
+            if rule is UNKNOWN or not isinstance(rule, Mapping):
+                admits_front_door = True  # not known until deployment: judged then
+                continue
+            if known(rule, "action", "Allow") != "Allow":
+                continue  # a Deny rule only narrows who gets in
+            name = known(rule, "name")
+            label = f" {name}" if isinstance(name, str) and name else ""
+            if _is_front_door_rule(rule):
+                admits_front_door = True
+                ids_named = _header_values(rule)
+                if ids_named is UNKNOWN:
+                    continue
+                named = list(known_items(ids_named or []))
+                if not named:
+                    report(f"the {what}'s access rule{label} admits every customer's Front Door (the "
+                           f"{FRONT_DOOR_TAG} service tag without an {FRONT_DOOR_ID_HEADER} header): add the header "
+                           "with the profile's frontDoorId.", site.urn)
+                elif any(v is not UNKNOWN and (not isinstance(v, str) or v.lower() not in ids) for v in named):
+                    report(f"the {what}'s access rule{label} admits a Front Door other than this stack's: its "
+                           f"{FRONT_DOOR_ID_HEADER} header must name only the profile's frontDoorId (take it from the "
+                           "profile's output, not a copied id).", site.urn)
+            elif not (slot and _is_warmup_rule(rule)):
+                report(f"the {what}'s access rule{label} admits callers other than the stack's Front Door: behind "
+                       f"Front Door a {what} admits only the {FRONT_DOOR_TAG} service tag with the "
+                       f"{FRONT_DOOR_ID_HEADER} header" + (" (and the swap's warm-up ranges "
+                                                           f"{' and '.join(SWAP_WARMUP_RANGES)})" if slot else "") +
+                       "; remove the rule (model-webapp:access does not go with frontDoor).", site.urn)
+        if not admits_front_door:
+            report(f"the {what} admits no Front Door, so Front Door's requests get 403: allow the {FRONT_DOOR_TAG} "
+                   f"service tag with the {FRONT_DOOR_ID_HEADER} header naming the profile's frontDoorId.", site.urn)
+
+
 def _site_label(site: tuple[str, str, str]) -> str:
     group, name, slot = site
     return f"{name or '?'}{f' (slot {slot})' if slot else ''} in {group or '?'}"
@@ -223,7 +374,8 @@ def _policy(name, description, validate, level, config=None):
 # Every type a stack rule above reads, directly or through a resource's dependencies: the offline plan sends the
 # stack rules these resources only (the pack converts every resource it is sent once per stack rule).
 STACK_RULE_TYPES = frozenset({*SITES, IDENTITY, ROLE_ASSIGNMENT, AUTH, AUTH_SLOT, PLAN, AUTOSCALE, WEB_APP_SLOT,
-                              *HOST_NAME_BINDINGS, SNI_BINDING, DIAGNOSTIC_SETTING, PRIVATE_ENDPOINT})
+                              *HOST_NAME_BINDINGS, SNI_BINDING, DIAGNOSTIC_SETTING, PRIVATE_ENDPOINT, FRONT_DOOR_PROFILE,
+                              *FRONT_DOOR_DOMAINS, FRONT_DOOR_SECURITY_POLICY, FRONT_DOOR_WAF_POLICY})
 
 MANDATORY = EnforcementLevel.MANDATORY
 STACK_POLICIES = [
@@ -248,4 +400,9 @@ STACK_POLICIES = [
     _policy("site-private-endpoint", "Sites and slots that are private (every one, with requirePrivate) are reached "
             "through a private endpoint of their own group (sites, sites-<slot>).", site_private_endpoint,
             EnforcementLevel.ADVISORY, {"requirePrivate": {"type": "boolean", "default": False}}),
+    _policy("front-door-waf-attached", "Every Front Door endpoint and custom domain is covered by a security policy "
+            "attaching the stack's WAF policy.", front_door_waf_attached, MANDATORY),
+    _policy("front-door-only-ingress", "Every site and slot of a stack with a Front Door admits only that Front Door "
+            "(service tag and X-Azure-FDID; slots also the swap's warm-up ranges), SCM site included.",
+            front_door_only_ingress, MANDATORY),
 ]
