@@ -62,9 +62,19 @@ FORCE_NEW = {
     "azure-native:web:WebApp": {"kind"},
     "azure-native:web:WebAppSlot": {"kind"},
     "azure-native:authorization:RoleAssignment": {"principalId"},
+    # ARM refuses a new sku in a profile's PUT; the provider replaces the profile (pulumi-azure-native #2230, #3432).
+    "azure-native:cdn:Profile": {"sku"},  # fact: fd-profile-sku-replace
 }
 _PATH_FALLBACK = ("resourceGroupName", "name", "resourceName", "scope")  # types without a get function
 _path_inputs_cache: dict[str, frozenset[str]] = {}
+
+
+def _getter_names(resource: str) -> tuple[str, ...]:
+    """The SDK's name for a type's get function: get_afd_endpoint for AFDEndpoint (an acronym is one word), and the
+    plain split as a fallback."""
+    return tuple(dict.fromkeys(
+        "get_" + re.sub(pattern, "_", resource).lower()
+        for pattern in (r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", r"(?<=[a-z0-9])(?=[A-Z])")))
 
 
 def azure_path_inputs(type_token: str) -> frozenset[str]:
@@ -75,7 +85,7 @@ def azure_path_inputs(type_token: str) -> frozenset[str]:
         try:
             module = importlib.import_module(f"pulumi_azure_native.{module_name}")
             args_class = getattr(module, f"{resource}Args", None)
-            getter = getattr(module, "get_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", resource).lower(), None)
+            getter = next((getattr(module, g) for g in _getter_names(resource) if hasattr(module, g)), None)
         except ImportError:
             module, args_class, getter = None, None, None
         if args_class is not None:
@@ -94,6 +104,23 @@ def azure_native(old: Optional[Resource], new: Optional[Resource], changed: list
     typ = (new or old)["type"]
     keys = azure_path_inputs(typ) | FORCE_NEW["*"] | FORCE_NEW.get(typ, set())
     return _plain(old, new, changed, frozenset(keys))
+
+
+# -- Front Door -------------------------------------------------------------------------------------------------------
+def front_door_profile(old: Optional[Resource], new: Optional[Resource], changed: list[str]) -> Verdict:
+    """The profile as the provider treats it, saying what its replacement costs: a new profile has a new frontDoorId
+    (every site's access rule changes with it) and its endpoints new host names; Standard -> Premium in place is
+    Microsoft's upgrade operation, not a PUT. fact: fd-profile-sku-replace"""
+    verdict = azure_native(old, new, changed)
+    if verdict.op != "replace":
+        return verdict
+    tiers = [(r or {}).get("inputs", {}).get("sku", {}).get("name") for r in (old, new)]
+    how = (f"the tier changes ({tiers[0]} -> {tiers[1]}): to keep the profile, upgrade it in place with "
+           "`az afd profile upgrade` (Standard -> Premium only, no downgrade), then `pulumi refresh`"
+           if any(top(p) == "sku" for p in verdict.replace_because) else f"{', '.join(verdict.replace_because)} changed")
+    return Verdict("replace", verdict.replace_because,
+                   f"Front Door: NEW PROFILE (a new frontDoorId the sites then admit, new endpoint host names), because "
+                   f"{how}", {"newFrontDoorId": True, "because": list(verdict.replace_because)})
 
 
 # -- the package image ------------------------------------------------------------------------------------------------
@@ -182,6 +209,7 @@ RULES: dict[str, Rule] = {
     ACR_BUILD_TYPE: acr_image_build,
     SWAP_TYPE: slot_swap,
     ROLLOUT_TYPE: site_rollout,
+    "azure-native:cdn:Profile": front_door_profile,
 }
 
 

@@ -20,6 +20,14 @@ from .project import ACR_BUILD_TYPE, PACKAGE_TYPE
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-00000000fake"
 FAKE_ADMIN_PASSWORD = "fake-registry-admin-password-Iv0lRZQ9762LUJrF"
 FAKE_INBOUND_IP = "198.51.100.20"  # documentation range (RFC 5737)
+FAKE_VALIDATION_EXPIRY = "2099-01-01T00:00:00Z"  # an AFD custom domain's validation token expiry: FAKE, fixed
+# Front Door resources answer with the name their path input gives (ARM's name), not an autoname, when one is set.
+FRONT_DOOR_NAME_INPUTS = {
+    "azure-native:cdn:Profile": "profileName", "azure-native:cdn:AFDEndpoint": "endpointName",
+    "azure-native:cdn:AFDOriginGroup": "originGroupName", "azure-native:cdn:AFDOrigin": "originName",
+    "azure-native:cdn:Route": "routeName", "azure-native:cdn:SecurityPolicy": "securityPolicyName",
+    "azure-native:cdn:AFDCustomDomain": "customDomainName", "azure-native:frontdoor:Policy": "policyName",
+}
 
 
 def _suffix(name: str) -> str:
@@ -103,7 +111,8 @@ class FakeAzure(pulumi.runtime.Mocks):
             if ref not in self.stack_outputs:
                 raise pulumi.RunError(f"the offline plan has no outputs for stack {ref}")
             return f"{ref}", {"name": ref, "outputs": self.stack_outputs[ref], "secretOutputNames": []}
-        physical = state.get("name") or f"{name}{_suffix(name)}"
+        physical = (state.get("name") or state.get(FRONT_DOOR_NAME_INPUTS.get(typ, "name"))
+                    or f"{name}{_suffix(name)}")
         if typ.startswith("azure-native:") and "name" not in state and typ != "azure-native:authorization:RoleAssignment":
             state["name"] = physical
         identity = state.get("identity")
@@ -122,12 +131,32 @@ class FakeAzure(pulumi.runtime.Mocks):
             state["customDomainVerificationId"] = _fake_guid("domain-verification").replace("-", "").upper()
         if typ == "azure-native:web:Certificate":
             state["thumbprint"] = hashlib.sha1(f"fake-cert:{state.get('canonicalName')}".encode()).hexdigest().upper()
+        if typ in FRONT_DOOR_NAME_INPUTS:
+            self._front_door(typ, physical, state)
         if typ == "azure-native:managedidentity:UserAssignedIdentity":
             state["principalId"] = _fake_guid(name, "principal")
             state["clientId"] = _fake_guid(name, "client")
         resource_id = f"/subscriptions/{FAKE_SUBSCRIPTION}/resourceGroups/fake/providers/{typ}/{physical}"
         return resource_id, state
 
+    @staticmethod
+    def _front_door(typ: str, physical: str, state: dict[str, Any]) -> None:
+        """What Front Door answers on creation: the profile's id (the X-Azure-FDID value), an endpoint's host name
+        (<endpoint>-<16 characters>.z01.<the cloud's Front Door suffix>), a custom domain's pending validation."""
+        if typ == "azure-native:cdn:Profile":
+            state["frontDoorId"] = _fake_guid(physical, "front-door-id")
+            state["resourceState"] = "Active"
+        elif typ == "azure-native:cdn:AFDEndpoint":
+            cloud = _stack_cloud()
+            if not cloud.front_door_suffix:  # the settings refuse Front Door there: an answer would be made up
+                raise pulumi.RunError(f"the offline plan has no Front Door endpoint host in {cloud.title}")
+            label = hashlib.sha1(physical.encode()).hexdigest()[:16]
+            state["hostName"] = f"{physical}-{label}.z01.{cloud.front_door_suffix}"
+        elif typ == "azure-native:cdn:AFDCustomDomain":
+            state["validationProperties"] = {
+                "validationToken": hashlib.sha1(f"fake-dnsauth:{state.get('hostName')}".encode()).hexdigest(),
+                "expirationDate": FAKE_VALIDATION_EXPIRY}
+            state["domainValidationState"] = "Pending"  # until the TXT record is seen
 
     def _package(self, inputs: dict[str, Any]):
         from providers.model_package import environment_name, package_key
