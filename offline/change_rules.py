@@ -115,8 +115,9 @@ def front_door_profile(old: Optional[Resource], new: Optional[Resource], changed
     if verdict.op != "replace":
         return verdict
     tiers = [(r or {}).get("inputs", {}).get("sku", {}).get("name") for r in (old, new)]
-    how = (f"the tier changes ({tiers[0]} -> {tiers[1]}): to keep the profile, upgrade it in place with "
-           "`az afd profile upgrade` (Standard -> Premium only, no downgrade), then `pulumi refresh`"
+    how = (f"the tier changes ({tiers[0]} -> {tiers[1]}): to keep the profile, upgrade it in place first (the "
+           "profile's Configuration > Upgrade in the portal, or Update-AzFrontDoorCdnProfile -ProfileUpgradeParameter; "
+           "Standard -> Premium only, no downgrade), then `pulumi refresh`"
            if any(top(p) == "sku" for p in verdict.replace_because) else f"{', '.join(verdict.replace_because)} changed")
     return Verdict("replace", verdict.replace_because,
                    f"Front Door: NEW PROFILE (a new frontDoorId the sites then admit, new endpoint host names), because "

@@ -328,7 +328,7 @@ def test_a_new_front_door_tier_replaces_the_profile_and_says_what_that_costs():
     new = entry(PROFILE, resourceGroupName="rg", location="global", sku={"name": "Premium_AzureFrontDoor"})
     verdict = rule(old, new, ["sku.name"])
     assert verdict.op == "replace" and verdict.replace_because == ("sku.name",)
-    assert "NEW PROFILE" in verdict.meaning and "az afd profile upgrade" in verdict.meaning
+    assert "NEW PROFILE" in verdict.meaning and "upgrade it in place first" in verdict.meaning
     assert "Standard_AzureFrontDoor -> Premium_AzureFrontDoor" in verdict.meaning
     assert rule(old, old, ["tags.owner"]).op == "update"
 
