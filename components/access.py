@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import pulumi
 from pulumi_azure_native import web
 
 from settings.stack_settings import Access
@@ -20,31 +21,37 @@ SWAP_WARMUP_RANGES = ("10.0.0.0/8", "100.0.0.0/8")
 SWAP_WARMUP_PRIORITY = 400  # after the stack's own rules: they are what a reader looks for first
 
 
-def restriction_args(access: Optional[Access]) -> dict[str, Any]:
-    """site_config arguments: the allow rules, Deny for everyone else, the SCM site under the same rules."""
-    if access is None:
+def restriction_args(access: Optional[Access],
+                     front_door_id: Optional[pulumi.Input[str]] = None) -> dict[str, Any]:
+    """site_config arguments: the allow rules, Deny for everyone else, the SCM site under the same rules.
+    `front_door_id`: the stack's own Front Door profile (several regions): then it is the only caller admitted (the
+    settings refuse `access` beside it)."""
+    if access is None and front_door_id is None:
         return {}
     rules = [web.IpSecurityRestrictionArgs(name=f"allow-range-{i + 1}", ip_address=cidr, action="Allow",
                                            priority=100 + i)
-             for i, cidr in enumerate(access.allowed_ip_ranges or [])]
-    if access.allow_azure_front_door_id:
+             for i, cidr in enumerate(access.allowed_ip_ranges or [])] if access else []
+    admitted = front_door_id if front_door_id is not None else access.allow_azure_front_door_id
+    if admitted:
         # The service tag admits every Front Door; the header admits only ours (Microsoft Learn, "App Service
         # access restrictions": restrict access to a specific Azure Front Door instance).
+        # fact: access-front-door-header
         rules.append(web.IpSecurityRestrictionArgs(
             name="allow-front-door", tag="ServiceTag", ip_address=FRONT_DOOR_TAG, action="Allow", priority=300,
-            headers={"x-azure-fdid": [access.allow_azure_front_door_id]}))
+            headers={"x-azure-fdid": [admitted]}))
     return dict(ip_security_restrictions=rules, ip_security_restrictions_default_action="Deny",
                 scm_ip_security_restrictions_use_main=True)
 
 
-def slot_restriction_rules(access: Optional[Access]) -> Optional[list[web.IpSecurityRestrictionArgs]]:
+def slot_restriction_rules(access: Optional[Access], front_door_id: Optional[pulumi.Input[str]] = None
+                           ) -> Optional[list[web.IpSecurityRestrictionArgs]]:
     """The slot's rules: production's, plus the swap's internal warm-up ranges. Access rules are not swapped, so these
     stay on the slot; production keeps exactly its own. None when the stack sets no access (nothing to add to)."""
-    if access is None:
+    if access is None and front_door_id is None:
         return None
     # fact: access-rules-not-swapped
     warmup = [web.IpSecurityRestrictionArgs(name=f"allow-swap-warmup-{cidr.split('.')[0]}", ip_address=cidr,
                                             action="Allow", priority=SWAP_WARMUP_PRIORITY + i,
                                             description="App Service's own swap warm-up (internal addresses)")
               for i, cidr in enumerate(SWAP_WARMUP_RANGES)]
-    return [*restriction_args(access)["ip_security_restrictions"], *warmup]
+    return [*restriction_args(access, front_door_id)["ip_security_restrictions"], *warmup]

@@ -8,7 +8,7 @@ The in-place path (no slot) gets its wait here too: `rollout` registers SiteRoll
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 from pulumi_azure_native import authorization, web
@@ -26,10 +26,13 @@ from .site import HEALTH_CHECK_PATH, WARMUP_SETTINGS
 
 
 def staging_slot(name: str, s: Settings, site: web.WebApp, group_name: pulumi.Input[str], args: dict[str, Any],
-                 depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource) -> SlotSwap:
-    """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap."""
+                 depends_on: list[pulumi.Resource], hub: Optional[MonitoringHub], parent: pulumi.Resource,
+                 front_door_id: Optional[pulumi.Input[str]] = None,
+                 after: Sequence[pulumi.Resource] = ()) -> SlotSwap:
+    """The slot (hardened like production), its basic-auth and auth settings, sticky names, and the swap.
+    `after`: releases that must have passed first (the previous region's swap): a gate failing there stops this one."""
     slot_name = s.release.slot_name
-    warmup_rules = slot_restriction_rules(s.access)
+    warmup_rules = slot_restriction_rules(s.access, front_door_id)
     if warmup_rules is not None:  # the swap's warm-up must get through the slot's default Deny
         slot_config = copy.copy(args["site_config"])
         slot_config.ip_security_restrictions = warmup_rules
@@ -60,7 +63,7 @@ def staging_slot(name: str, s: Settings, site: web.WebApp, group_name: pulumi.In
                                                    opts=on_slot))
     return SlotSwap(f"{name}-swap", {
         **_release_inputs(s, site, group_name, args["site_config"].linux_fx_version, parent), "slot_name": slot_name,
-    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards]))
+    }, opts=pulumi.ResourceOptions(parent=parent, depends_on=[slot, *guards, *after]))
 
 
 def _release_inputs(s: Settings, site: web.WebApp, group_name: pulumi.Input[str], expected_image: Any,
@@ -80,7 +83,7 @@ def _release_inputs(s: Settings, site: web.WebApp, group_name: pulumi.Input[str]
     }
 
 def rollout(name: str, s: Settings, site: web.WebApp, group_name: pulumi.Input[str], linux_fx_version: Any,
-            depends_on: list[pulumi.Resource], parent: pulumi.Resource) -> SiteRollout:
+            depends_on: Sequence[pulumi.Resource], parent: pulumi.Resource) -> SiteRollout:
     """In place: the `up` ends when the site serves its new image (replaced whenever the linuxFxVersion changes)."""
     return SiteRollout(f"{name}-rollout", _release_inputs(s, site, group_name, linux_fx_version, parent),
                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[site, *depends_on]))

@@ -1,7 +1,7 @@
 """The site definition production and the staging slot share: one place, so the two cannot drift.
 
 Kind, identity, registry pull, TLS/FTPS/HTTP2/remote debugging, SSH, health check, always-on, access
-restrictions, app settings, VNet integration and public network access are all built here; model_web_app.py hands the same arguments to
+restrictions, app settings, VNet integration and public network access are all built here; model_service.py hands the same arguments to
 `web.WebApp` and, when releases go through a slot, to `web.WebAppSlot`.
 """
 from __future__ import annotations
@@ -41,8 +41,9 @@ def app_settings(s: Settings, pull: RegistryPull, extra: dict[str, pulumi.Input[
 
 def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux_fx_version: pulumi.Input[str],
               tags: dict[str, str], extra_settings: dict[str, pulumi.Input[str]],
-              server_port: Optional[pulumi.Input[int]] = None) -> dict[str, Any]:
-    """Keyword arguments for web.WebApp and web.WebAppSlot alike."""
+              server_port: Optional[pulumi.Input[int]] = None,
+              front_door_id: Optional[pulumi.Input[str]] = None) -> dict[str, Any]:
+    """Keyword arguments for web.WebApp and web.WebAppSlot alike (front_door_id: the only caller, behind Front Door)."""
     return dict(
         location=s.location,
         server_farm_id=plan_id,
@@ -61,7 +62,7 @@ def site_args(s: Settings, pull: RegistryPull, plan_id: pulumi.Input[str], linux
             remote_debugging_enabled=False,
             always_on=s.sku.has_always_on,
             health_check_path=HEALTH_CHECK_PATH,
-            **restriction_args(s.access),
+            **restriction_args(s.access, front_door_id),
             **pull.site_config,
         ),
         **network_args(s),  # VNet integration and public access, on production and the slot alike
