@@ -19,6 +19,7 @@ from typing import Any, Iterator, Optional
 from . import urns
 from .change_rules import Verdict, rule_for
 from .mock_engine import SECRET
+from .project import RELEASE_TYPES
 
 MISSING = object()  # one side has no value at this path
 OPS = ("create", "update", "replace", "delete")
@@ -65,6 +66,7 @@ class ResourceChange:
     verdict: Verdict = field(default_factory=lambda: Verdict("same"))
     label_source: Optional[dict[str, Any]] = None  # the inputs that name list entries (app settings) for readers
     moved_from: Optional[str] = None  # the old plan's URN of the resource this one is, through an alias
+    after: Optional[str] = None  # a release: the name of the release it waits for (the previous region's)
 
     def as_json(self) -> dict[str, Any]:
         shown = {"urn": self.urn, "type": self.type, "name": self.name, "op": self.op,
@@ -74,6 +76,8 @@ class ResourceChange:
             shown["movedFrom"] = self.moved_from
         if self.verdict.meaning:
             shown["meaning"] = {"text": self.verdict.meaning, **self.verdict.facts}
+        if self.after:
+            shown["after"] = self.after
         return shown
 
 
@@ -94,8 +98,8 @@ class Comparison:
         return {"against": self.against, "changes": [c.as_json() for c in self.changes],
                 "changeSummary": self.counts(),
                 "moves": [{"urn": m.urn, "from": m.moved_from, "op": m.op} for m in self.moves],
-                "meanings": [{"urn": m.urn, "type": m.type, "op": m.op, "text": m.verdict.meaning, **m.verdict.facts}
-                             for m in self.meanings],
+                "meanings": [{"urn": m.urn, "type": m.type, "op": m.op, "text": m.verdict.meaning, **m.verdict.facts,
+                              **({"after": m.after} if m.after else {})} for m in self.meanings],
                 "outputChanges": [p.as_json() for p in self.outputs]}
 
 
@@ -249,12 +253,27 @@ def compare(old_doc: dict[str, Any], new_doc: dict[str, Any], against: str = "")
         change = _compare_resource(olds[old_urn] if old_urn else None, r)
         change.moved_from = old_urn if old_urn and old_urn != r["urn"] else None
         results.append(change)
+    _release_order(new_doc["resources"], results)
     taken = set(matched.values())
     results += [_compare_resource(r, None) for urn, r in olds.items() if urn not in taken]
     outputs = [PropertyChange(p, o, n) for p, o, n in walk(old_doc.get("outputs") or {}, new_doc.get("outputs") or {})]
     return Comparison(stack=new_doc["stack"], against=against, changes=[c for c in results if c.op != "same"],
                       meanings=[c for c in results if c.verdict.meaning], same=sum(c.op == "same" for c in results),
                       outputs=outputs, moves=[c for c in results if c.moved_from])
+
+
+def release_after(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """Release resource URN -> the name of the release it depends on: with several regions, each region's release
+    waits for the previous region's (a gate failing there stops the release before this region)."""
+    releases = {r["urn"]: r.get("name") or r["urn"].split("::")[-1] for r in resources if r["type"] in RELEASE_TYPES}
+    return {r["urn"]: releases[d] for r in resources if r["urn"] in releases
+            for d in (r.get("dependencies") or []) if d in releases}
+
+
+def _release_order(resources: list[dict[str, Any]], results: list[ResourceChange]) -> None:
+    after = release_after(resources)
+    for change in results:
+        change.after = after.get(change.urn)
 
 
 def label(inputs: Optional[dict[str, Any]], path: str) -> Optional[str]:

@@ -77,8 +77,8 @@ def _sentence(text: str) -> str:
 def _meaning_lines(comparison: Comparison) -> list[str]:
     """What each package and release will do; with several of a kind (a stack of several models), which one."""
     kinds = [m.type for m in comparison.meanings]
-    return [f"{m.name}: {m.verdict.meaning}" if kinds.count(m.type) > 1 else _sentence(m.verdict.meaning)
-            for m in comparison.meanings]
+    return [(f"{m.name}: {m.verdict.meaning}" if kinds.count(m.type) > 1 else _sentence(m.verdict.meaning))
+            + (f" (once {m.after} has passed its gate)" if m.after else "") for m in comparison.meanings]
 
 
 def _cell(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from .diff import AliasError, PlanFileError, compare, load_plan
+from .diff import AliasError, PlanFileError, compare, load_plan, release_after
 from .diff_render import render_diff_markdown, render_diff_table
 from .fake_azure import FakeAzure
 from .mock_engine import ProgramRun, Registration, run_program
@@ -59,7 +59,7 @@ def _tree(registrations: list[Registration], stack_urn: str) -> list[tuple[int, 
     return lines
 
 
-def _detail(r: Registration) -> str:
+def _detail(r: Registration, after: Optional[str] = None) -> str:
     if r.type == PACKAGE_TYPE:
         s = r.state  # the fake image's facts, read back by the provider's own code (providers/registry_images.py)
         return (f"content hash {r.inputs.get('content_hash', '?')[:16]}; FAKE image: port {s.get('image_port')}, "
@@ -71,10 +71,12 @@ def _detail(r: Registration) -> str:
         return (f"ACR Tasks build from {r.inputs.get('base_image', '?')}; tag {s.get('tag')}; FAKE image: port "
                 f"{s.get('image_port')}, runs {' '.join(s.get('image_cmd') or []) or '?'}, model in "
                 f"{s.get('image_model_dir')}")
+    # With several regions each release waits for the previous region's: the plan says which.
+    then = f"; after {after}" if after else ""
     if r.type == SWAP_TYPE:
-        return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate"
+        return f"swaps {r.inputs.get('slot_name')} into production when the image changes, after the health gate{then}"
     if r.type == ROLLOUT_TYPE:
-        return "restarts the site when its image changes and waits until the new container answers"
+        return f"restarts the site when its image changes and waits until the new container answers{then}"
     if r.read:
         return "read"
     return ""
@@ -89,11 +91,12 @@ def render_table(doc: dict[str, Any], run: ProgramRun) -> str:
     stack_urn = f"urn:pulumi:{run.stack}::model-webapp::pulumi:pulumi:Stack::model-webapp-{run.stack}"
     rows = [("", "pulumi:pulumi:Stack", f"model-webapp-{run.stack}", " +  ", "")]
     open_levels: set[int] = set()
+    after = release_after(doc["resources"])
     for depth, last, r in _tree(run.registrations, stack_urn):
         prefix = "".join("│  " if level in open_levels else "   " for level in range(1, depth))
         prefix += "└─ " if last else "├─ "
         (open_levels.discard if last else open_levels.add)(depth)
-        rows.append((prefix, r.type, r.name, " >  " if r.read else " +  ", _detail(r)))
+        rows.append((prefix, r.type, r.name, " >  " if r.read else " +  ", _detail(r, after.get(r.urn))))
     width = max(len(p) + len(t) for p, t, *_ in rows) + 4
     name_width = max(len(n) for _, _, n, *_ in rows) + 4
     out = [f"Previewing update ({run.stack}) offline: {FAKE_NOTE}", "",

@@ -6,3 +6,4 @@ PACKAGE_TYPE = f"pulumi-python:dynamic/{PROJECT}:ModelPackage"
 SWAP_TYPE = f"pulumi-python:dynamic/{PROJECT}:SlotSwap"
 ROLLOUT_TYPE = f"pulumi-python:dynamic/{PROJECT}:SiteRollout"
 ACR_BUILD_TYPE = f"pulumi-python:dynamic/{PROJECT}:AcrImageBuild"
+RELEASE_TYPES = (SWAP_TYPE, ROLLOUT_TYPE)  # what takes a new image to production: one per service and region
