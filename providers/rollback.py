@@ -2,6 +2,7 @@
 
     python -m providers.rollback --stack prod          # reads the stack's outputs with the Pulumi CLI
     python -m providers.rollback --stack fleet --service iris      # one service of a stack with models
+    python -m providers.rollback --stack regions --service iris --region northeurope   # one region of several
     python -m providers.rollback --resource-group RG --app NAME --slot staging [--subscription ID]
 
 No gate: the previous image was healthy in production minutes ago. The subscription comes from --subscription,
@@ -58,6 +59,8 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     parser = argparse.ArgumentParser(prog="python -m providers.rollback", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", help="read resource group, app and slot from this stack's outputs")
     parser.add_argument("--service", help="with a stack of several models: the service to roll back")
+    parser.add_argument("--region", help="with a stack of several regions: the region to roll back (each region "
+                        "has its own site and slot)")
     parser.add_argument("--resource-group")
     parser.add_argument("--app")
     parser.add_argument("--slot")
@@ -79,8 +82,21 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
     if args.service and args.stack and not services:
         print(f"error: stack {args.stack} serves one model: leave out --service", file=sys.stderr)
         return 2
-    group = args.resource_group or outputs.get("resource_group_name")
+    group = outputs.get("resource_group_name")
     outputs = services.get(args.service, outputs)  # the service's app and slot; the group is the platform's
+    regions = outputs.get("regions") or {}
+    if regions and args.region not in regions:
+        print(f"error: stack {args.stack} serves from {len(regions)} regions, each its own site and slot: pick one "
+              f"with --region ({', '.join(regions)}); a later region still runs the previous image when the "
+              "release stopped before it", file=sys.stderr)
+        return 2
+    if args.region and args.stack and not regions:
+        print(f"error: stack {args.stack} serves from one region: leave out --region", file=sys.stderr)
+        return 2
+    if regions:
+        outputs = regions[args.region]
+        group = outputs.get("resource_group_name")
+    group = args.resource_group or group
     app, slot = args.app or outputs.get("app_name"), args.slot or outputs.get("staging_slot")
     missing = [name for name, v in (("--resource-group", group), ("--app", app), ("--slot (the stack releases in "
                "place: there is no slot to roll back to)", slot), ("--subscription (or ARM_SUBSCRIPTION_ID)",
