@@ -3,6 +3,7 @@ against its import floor: a new process that only imports every module the plan 
 
     python -m benchmarks.plan [--stack prod] [--runs 10]
     python -m benchmarks.plan --fleet 10 [--runs 10]   a stack of 10 models against the same stack with 1
+    python -m benchmarks.plan --regions [--runs 10]    2 regions x 2 models behind Front Door against 1 region x 1
 
 Both are timed interleaved in one run, so their ratio holds whatever else the machine is doing.
 """
@@ -41,9 +42,10 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def fleet_file(folder: str, models: int) -> str:
+def fleet_file(folder: str, models: int, regions: int = 1) -> str:
     """A stack file of `models` services on prod's shared plan (slots, autoscale, auth), each building the example's
-    package: the same work per model as a one-model stack."""
+    package: the same work per model as a one-model stack. With several regions: each in every region, behind one
+    Premium Front Door."""
     import json
 
     service = {"model": {"name": "diabetes-ridge", "version": "1"},
@@ -56,26 +58,31 @@ def fleet_file(folder: str, models: int) -> str:
                                          "resourceGroup": "rg-aml", "name": "mlw-models"},
               "model-webapp:autoscale": {"enabled": True, "minInstances": 2, "maxInstances": 5},
               "model-webapp:models": {f"m{i}": service for i in range(1, models + 1)}}
-    path = os.path.join(folder, f"Pulumi.fleet{models}.yaml")
+    if regions > 1:
+        del config["model-webapp:location"]
+        config["model-webapp:regions"] = ["westeurope", "northeurope", "swedencentral", "francecentral"][:regions]
+        config["model-webapp:frontDoor"] = {"sku": "Premium_AzureFrontDoor"}
+    path = os.path.join(folder, f"Pulumi.fleet{models}x{regions}.yaml")
     with open(path, "w") as f:
         json.dump({"config": config}, f)  # JSON is YAML
     return path
 
 
-def fleet(runs: int, models: int) -> None:
+def fleet(runs: int, models: int, regions: int = 1) -> None:
+    labels = {(1, 1): "1 model in 1 region", (models, regions): f"{models} models in {regions} region(s)"}
     with tempfile.TemporaryDirectory() as folder:
-        one, many = fleet_file(folder, 1), fleet_file(folder, models)
-        commands = {n: [sys.executable, "-m", "offline.plan", "--config-file", path, "--format", "json",
-                        "--policy-config", "policies/config/prod.json"] for n, path in ((1, one), (models, many))}
-        times: dict[int, list[float]] = {1: [], models: []}
+        commands = {shape: [sys.executable, "-m", "offline.plan", "--config-file", fleet_file(folder, *shape),
+                            "--format", "json", "--policy-config", "policies/config/prod.json"] for shape in labels}
+        times: dict[tuple[int, int], list[float]] = {shape: [] for shape in labels}
         for _ in range(runs):  # interleaved, as above
-            for n, command in commands.items():
-                times[n].append(timed(command))
+            for shape, command in commands.items():
+                times[shape].append(timed(command))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    for n, measured in times.items():
-        print(f"offline plan of {n} model(s), {runs} runs: min {min(measured):.2f} s, median "
+    for shape, measured in times.items():
+        print(f"offline plan of {labels[shape]}, {runs} runs: min {min(measured):.2f} s, median "
               f"{statistics.median(measured):.2f} s, max {max(measured):.2f} s")
-    print(f"{models} models / 1 model: {statistics.median(times[models]) / statistics.median(times[1]):.2f}x")
+    big, small = (statistics.median(times[shape]) for shape in labels)
+    print(f"{labels[(models, regions)]} / {labels[(1, 1)]}: {big / small:.2f}x")
 
 
 def main() -> None:
@@ -83,7 +90,12 @@ def main() -> None:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--fleet", type=int, metavar="N", help="time a stack of N models against one of 1")
+    parser.add_argument("--regions", action="store_true",
+                        help="time 2 models in 2 regions behind Front Door against 1 model in 1 region")
     args = parser.parse_args()
+    if args.regions:
+        fleet(args.runs, 2, 2)
+        return
     if args.fleet:
         fleet(args.runs, args.fleet)
         return
