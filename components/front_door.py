@@ -49,6 +49,8 @@ ADDITIONAL_LATENCY_MS = 50  # fact: fd-latency-sensitivity
 # Every region's origin is equal: one priority (active-active), one weight (latency decides).
 ORIGIN_PRIORITY, ORIGIN_WEIGHT = 1, 1000
 ALL_PATHS = ["/*"]
+# An endpoint's host name is <endpoint name>-<16 characters>.z01.<suffix>: a DNS label of at most 63 characters.
+ENDPOINT_NAME_MAX = 63 - 17  # fact: fd-endpoint-name-length
 
 
 def waf_policy_name(name: str) -> str:
@@ -198,6 +200,11 @@ class FrontDoorRoute(pulumi.ComponentResource):
             raise ValueError(f"{name}: a Front Door route needs at least one origin")
         if len(set(regions)) != len(regions):
             raise ValueError(f"{name}: one origin per region, got {', '.join(regions)}")
+        endpoint_name = f"{name}-endpoint"
+        if len(endpoint_name) > ENDPOINT_NAME_MAX:
+            raise pulumi.RunError(
+                f"{name}: the Front Door endpoint name {endpoint_name} is {len(endpoint_name)} characters, at most "
+                f"{ENDPOINT_NAME_MAX} fit in its host name's first label: shorten namePrefix or the service's name")
         domain = s.custom_domain
         if domain:  # refused before anything is declared
             _check_custom_domain(name, s, domain)
@@ -205,7 +212,9 @@ class FrontDoorRoute(pulumi.ComponentResource):
         common = dict(resource_group_name=fd.resource_group_name, profile_name=fd.profile_name)
         probe = fd.settings  # the profile's: one probe and affinity setting for every route
 
-        endpoint = cdn.AFDEndpoint(f"{name}-endpoint", location="global", enabled_state="Enabled", tags=dict(s.tags),
+        # A profile's children are named after their logical names (no random suffix): the endpoint's is the first
+        # label of the service's Front Door host name. fact: fd-child-autoname
+        endpoint = cdn.AFDEndpoint(endpoint_name, location="global", enabled_state="Enabled", tags=dict(s.tags),
                                    **common, opts=child)
         # Front Door probes every region's site as App Service's own health check does: GET / over HTTPS, 200 is
         # healthy (azmlinfsrv answers "Healthy"). Origin groups take no tags. fact: fd-tags

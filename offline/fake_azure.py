@@ -28,6 +28,9 @@ FRONT_DOOR_NAME_INPUTS = {
     "azure-native:cdn:Route": "routeName", "azure-native:cdn:SecurityPolicy": "securityPolicyName",
     "azure-native:cdn:AFDCustomDomain": "customDomainName", "azure-native:frontdoor:Policy": "policyName",
 }
+# A profile's children: azure-native names a child resource after its logical name, without the random suffix it adds
+# to top-level resources (pulumi-azure-native #519). fact: fd-child-autoname
+FRONT_DOOR_CHILDREN = frozenset(FRONT_DOOR_NAME_INPUTS) - {"azure-native:cdn:Profile", "azure-native:frontdoor:Policy"}
 
 
 def _suffix(name: str) -> str:
@@ -112,7 +115,7 @@ class FakeAzure(pulumi.runtime.Mocks):
                 raise pulumi.RunError(f"the offline plan has no outputs for stack {ref}")
             return f"{ref}", {"name": ref, "outputs": self.stack_outputs[ref], "secretOutputNames": []}
         physical = (state.get("name") or state.get(FRONT_DOOR_NAME_INPUTS.get(typ, "name"))
-                    or f"{name}{_suffix(name)}")
+                    or (name if typ in FRONT_DOOR_CHILDREN else f"{name}{_suffix(name)}"))
         if typ.startswith("azure-native:") and "name" not in state and typ != "azure-native:authorization:RoleAssignment":
             state["name"] = physical
         identity = state.get("identity")

@@ -292,6 +292,14 @@ def test_a_route_needs_one_origin_per_region():
         FrontDoorRoute("b-fd", FrontDoorRouteArgs(iris(s), front_door, [ORIGINS[0], ("West Europe", "x")]))
 
 
+def test_an_endpoint_name_too_long_for_its_host_label_is_refused():
+    _, s = start()
+    front_door = FrontDoor("mw-regions-fd", FrontDoorArgs(s, GROUP_NAME, None))
+    name = "a" * 40  # + "-endpoint": 49 characters, + "-<16>" would overflow a 63-character DNS label
+    with pytest.raises(pulumi.RunError, match="at most 46 fit in its host name's first label"):
+        FrontDoorRoute(name, FrontDoorRouteArgs(iris(s), front_door, ORIGINS))
+
+
 @pulumi.runtime.test
 def test_two_routes_and_two_profiles_coexist_in_one_stack():
     monitor, s = start()
@@ -363,3 +371,7 @@ def test_the_fake_answers_what_front_door_answers():
     assert domain["domainValidationState"] == "Pending"
     waf = created(WAF, "w", policyName="mwfdwaf")
     assert waf["name"] == "mwfdwaf"
+    # Autonamed: a profile's children keep their logical name, the profile gets the random suffix.
+    assert created(ENDPOINT, "mw-iris-fd-endpoint")["hostName"].startswith("mw-iris-fd-endpoint-")
+    assert created(ORIGIN_GROUP, "mw-iris-fd-origins")["name"] == "mw-iris-fd-origins"
+    assert created(PROFILE, "mw-fd-profile")["name"] != "mw-fd-profile"
