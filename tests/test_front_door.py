@@ -180,17 +180,17 @@ def test_a_route_probes_two_regions_origins_over_https_and_is_created_after_them
         assert group.inputs["loadBalancingSettings"] == {"sampleSize": 4, "successfulSamplesRequired": 3,
                                                          "additionalLatencyInMilliseconds": ADDITIONAL_LATENCY_MS}
         assert group.inputs["sessionAffinityState"] == "Disabled"
-        origins = of_type(monitor, ORIGIN)
-        assert [o.name for o in origins] == ["mw-regions-iris-fd-origin-westeurope",
-                                             "mw-regions-iris-fd-origin-northeurope"]
-        for origin, (_, site) in zip(origins, ORIGINS):
+        origins = {o.name: o for o in of_type(monitor, ORIGIN)}  # registered in no fixed order
+        assert sorted(origins) == ["mw-regions-iris-fd-origin-northeurope", "mw-regions-iris-fd-origin-westeurope"]
+        for region, site in ORIGINS:
+            origin = origins[f"mw-regions-iris-fd-origin-{region}"]
             assert origin.inputs["hostName"] == origin.inputs["originHostHeader"] == site
             assert origin.inputs["enforceCertificateNameCheck"] is True and origin.inputs["enabledState"] == "Enabled"
             assert (origin.inputs["httpPort"], origin.inputs["httpsPort"]) == (80, 443)
             assert (origin.inputs["priority"], origin.inputs["weight"]) == (1, 1000)
             assert origin.inputs["originGroupName"] == group.state["name"]
         r = one(monitor, ROUTE)
-        assert {o.urn for o in origins} <= set(r.dependencies)  # ARM refuses a route whose group has no origin
+        assert {o.urn for o in origins.values()} <= set(r.dependencies)  # ARM refuses a route whose group has no origin
         assert r.inputs["endpointName"] == endpoint.state["name"]
         assert r.inputs["originGroup"]["id"].endswith(f"/{group.state['name']}")
         assert r.inputs["supportedProtocols"] == ["Http", "Https"] and r.inputs["httpsRedirect"] == "Enabled"
@@ -203,7 +203,7 @@ def test_a_route_probes_two_regions_origins_over_https_and_is_created_after_them
         assert association["patternsToMatch"] == ["/*"]
         assert [d["id"] for d in association["domains"]] == [_id_of(endpoint)]
         assert not of_type(monitor, CUSTOM_DOMAIN) and route.dns_records_to_create is None
-        assert all(x.parent == urn for x in (endpoint, group, r, security, *origins))
+        assert all(x.parent == urn for x in (endpoint, group, r, security, *origins.values()))
         assert urn.endswith(f"pulumi:pulumi:Stack${FRONT_DOOR_ROUTE_TYPE}::mw-regions-iris-fd")
 
     return settled(front_door, route, outputs=(route.host_name, route.scoring_uri, front_door.waf_policy_id,
