@@ -35,7 +35,7 @@ def restriction_args(access: Optional[Access],
     if admitted:
         # The service tag admits every Front Door; the header admits only ours (Microsoft Learn, "App Service
         # access restrictions": restrict access to a specific Azure Front Door instance).
-        # fact: access-front-door-header
+        # fact: fd-fdid-header-names-the-profile
         rules.append(web.IpSecurityRestrictionArgs(
             name="allow-front-door", tag="ServiceTag", ip_address=FRONT_DOOR_TAG, action="Allow", priority=300,
             headers={"x-azure-fdid": [admitted]}))
