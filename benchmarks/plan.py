@@ -81,7 +81,7 @@ def fleet(runs: int, models: int, regions: int = 1) -> None:
     for shape, measured in times.items():
         print(f"offline plan of {labels[shape]}, {runs} runs: min {min(measured):.2f} s, median "
               f"{statistics.median(measured):.2f} s, max {max(measured):.2f} s")
-    big, small = (statistics.median(times[shape]) for shape in labels)
+    big, small = statistics.median(times[(models, regions)]), statistics.median(times[(1, 1)])
     print(f"{labels[(models, regions)]} / {labels[(1, 1)]}: {big / small:.2f}x")
 
 
