@@ -937,7 +937,8 @@ class Settings(ModelKeys, SharedKeys):  # SharedKeys' fields first: sku is known
             raise ValidationError.from_exception_data(exc.title, details + _as_details(problems, data)) from None
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, _as_details(problems, data))
-        settings._stack = stack  # the after-validators run once this returns; the views need the stack now
+        # The after-validators run once this returns; the views need the stack and the cloud now.
+        settings._stack, settings._cloud = stack, _context_cloud(info)
         settings._services = settings._views({name: (f.smoke_rows, f.smoke_path) for name, f in files.items()})
         return settings
 
