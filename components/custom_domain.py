@@ -39,9 +39,9 @@ class BoundDomain:
 
 
 def is_apex(domain: CustomDomain) -> bool:
-    """A zone apex takes an A record, not a CNAME. Without a zone, a name of two labels (contoso.com) is taken as one."""
-    zone = domain.zone
-    return domain.host_name == zone.name if zone else domain.host_name.count(".") == 1
+    """A zone apex takes an A record, not a CNAME (settings' CustomDomain.apex: the settings refuse one behind Front
+    Door)."""
+    return domain.apex
 
 
 def dns_records(host_name: str, apex: bool, verification_id: str, target: str) -> list[dict[str, str]]:

@@ -21,7 +21,8 @@ from pulumi_azure_native import cdn, dns, frontdoor, monitor
 
 from settings.clouds import FRONT_DOOR, FRONT_DOOR_MANAGED_CERTIFICATE, provider_environment
 from settings.regions import region_name
-from settings.stack_settings import CustomDomain, DnsZone, FrontDoor as FrontDoorSettings, Settings
+from settings.stack_settings import FRONT_DOOR_ENDPOINT_NAME_MAX, CustomDomain, DnsZone, Settings
+from settings.stack_settings import FrontDoor as FrontDoorSettings
 
 from .custom_domain import RECORD_TTL_SECONDS, is_apex
 from .monitoring import MonitoringHub
@@ -49,8 +50,8 @@ ADDITIONAL_LATENCY_MS = 50  # fact: fd-latency-sensitivity
 # Every region's origin is equal: one priority (active-active), one weight (latency decides).
 ORIGIN_PRIORITY, ORIGIN_WEIGHT = 1, 1000
 ALL_PATHS = ["/*"]
-# An endpoint's host name is <endpoint name>-<16 characters>.z01.<suffix>: a DNS label of at most 63 characters.
-ENDPOINT_NAME_MAX = 63 - 17  # fact: fd-endpoint-name-length
+# An endpoint's host name is <endpoint name>-<16 characters>.z01.<suffix>: the settings keep the name within it.
+ENDPOINT_NAME_MAX = FRONT_DOOR_ENDPOINT_NAME_MAX
 
 
 def waf_policy_name(name: str) -> str:

@@ -314,6 +314,12 @@ class CustomDomain(Part):
         parts = self.dns_zone_id.split("/")  # "", subscriptions, <id>, resourceGroups, <group>, providers, ..., <zone>
         return DnsZone(subscription_id=parts[2], resource_group=parts[4], name=parts[-1].lower())
 
+    @property
+    def apex(self) -> bool:
+        """A zone apex takes an A record, not a CNAME. Without a zone, a name of two labels (contoso.com) is one."""
+        zone = self.zone
+        return self.host_name == zone.name if zone else self.host_name.count(".") == 1
+
 
 WORKSPACE_ID = (r"^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[-\w.()]{1,90}/providers/[Mm]icrosoft\."
                 r"[Oo]perational[Ii]nsights/workspaces/[A-Za-z0-9][A-Za-z0-9-]{2,62}$")
@@ -391,6 +397,12 @@ class Network(Part):
 
 # Azure Front Door Standard/Premium, in front of the stack's sites in every region (see Several regions).
 FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
+# What one profile holds, per tier: endpoints (one per service) and origins (one per service and region).
+# fact: fd-profile-limits
+FRONT_DOOR_ENDPOINTS = {"Standard_AzureFrontDoor": 10, "Premium_AzureFrontDoor": 25}
+FRONT_DOOR_ORIGINS = {"Standard_AzureFrontDoor": 100, "Premium_AzureFrontDoor": 200}
+# An endpoint's host name is <endpoint name>-<16 characters>.z01.<suffix>: a DNS label of at most 63 characters.
+FRONT_DOOR_ENDPOINT_NAME_MAX = 63 - 17  # fact: fd-endpoint-name-length
 
 
 class FrontDoorWaf(Part):
@@ -527,7 +539,7 @@ def _regions_problems(data: Mapping, cloud: Cloud, stack: str) -> list[tuple[str
                          "plan), and its endpoint subnet is in that VNet too; remove network, or deploy one stack "
                          "per region, each with its region's network"))
     if front_door is not None:
-        problems += _front_door_problems(data, cloud)
+        problems += _front_door_problems(data, cloud) + _front_door_limits(data, stack, max(len(listed), 1))
     problems += _region_name_problems(data, stack, [r for r in listed[1:] if isinstance(r, str)])
     return problems
 
@@ -557,12 +569,47 @@ def _front_door_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, st
                              "wrongly; remove access (Front Door's WAF and auth decide who gets through), or remove "
                              "frontDoor"))
         host = _raw(_raw(keys, "customDomain"), "hostName")
+        zone_id = _raw(_raw(keys, "customDomain"), "dnsZoneId")
+        zone = str(zone_id).rsplit("/", 1)[-1].lower() if zone_id else None
+        if isinstance(host, str) and (host == zone if zone else host.count(".") == 1):  # fact: fd-custom-domain-dns
+            problems.append((f"{prefix}customDomain.hostName", host, "is a zone apex: behind Front Door a domain is "
+                             "reached by a CNAME to its endpoint, which an apex cannot have, and Front Door does not "
+                             f"renew an apex's managed certificate by itself; use a subdomain such as score.{host}"))
         no_certificate = cloud.missing(FRONT_DOOR_MANAGED_CERTIFICATE)
         if host is not None and no_certificate and not missing:
             problems.append((f"{prefix}customDomain.hostName", host, "with frontDoor the custom domain is Front "
                              f"Door's, with a managed certificate, and {no_certificate.feature} are not offered in "
                              f"{cloud.title} ({no_certificate.source}): remove customDomain (callers use the Front "
                              f"Door endpoint's host name), and {no_certificate.alternative} outside this stack"))
+    return problems
+
+
+def _front_door_limits(data: Mapping, stack: str, regions: int) -> list[tuple[str, Any, str]]:
+    """What one Front Door profile holds (an endpoint per service, an origin per service and region), and endpoint
+    names that fit their host name's first label."""
+    sku = _raw(_raw(data, "frontDoor"), "sku", FrontDoor.model_fields["sku"].default)
+    if sku not in FRONT_DOOR_SKUS:
+        return []  # pydantic's to refuse
+    models, prefix = _raw(data, "models"), str(_raw(data, "namePrefix", "mw"))
+    services = [str(name) for name in models] if isinstance(models, Mapping) and models else [None]
+    problems: list[tuple[str, Any, str]] = []
+    if len(services) > FRONT_DOOR_ENDPOINTS[sku]:
+        premium = FRONT_DOOR_SKUS[1]
+        problems.append(("models", f"{len(services)} services", f"each service is an endpoint of the stack's one "
+                         f"Front Door profile, and a {sku} profile holds at most {FRONT_DOOR_ENDPOINTS[sku]}: split "
+                         "the models over stacks" + ("" if sku == premium else f", or set frontDoor.sku {premium} "
+                                                     f"({FRONT_DOOR_ENDPOINTS[premium]})")))
+    elif len(services) * regions > FRONT_DOOR_ORIGINS[sku]:
+        problems.append(("regions", f"{regions} regions", f"make {len(services) * regions} origins (one per service "
+                         f"and region), and a {sku} profile holds at most {FRONT_DOOR_ORIGINS[sku]}: list fewer "
+                         "regions, or split the models over stacks"))
+    for service in services:
+        endpoint = "-".join(p for p in (prefix, stack, service, "fd-endpoint") if p)
+        if len(endpoint) > FRONT_DOOR_ENDPOINT_NAME_MAX:
+            key, value = (f"models.{service}", service) if service else ("namePrefix", prefix)
+            problems.append((key, value, f"makes the Front Door endpoint name {endpoint} ({len(endpoint)} characters) "
+                             f"longer than the {FRONT_DOOR_ENDPOINT_NAME_MAX} that fit in its host name's first "
+                             "label: shorten the service name, namePrefix or the stack name"))
     return problems
 
 

@@ -185,13 +185,13 @@ def test_each_bad_front_door_value_names_its_key(front_door, key, fragment):
 def test_a_site_name_too_long_in_a_later_region_only_is_refused_naming_that_region():
     # mw-regions-diabetes-app fits; mw-regions-diabetes-southafricanorth-app plus Pulumi's suffix does not
     models = json.loads(example_values()[f"{NAMESPACE}:models"])
-    models["diabetes-ridge-regression"] = models.pop("diabetes")
+    models["diabetes-ridge-regress"] = models.pop("diabetes")  # its Front Door endpoint name still fits
     message = example_problems(models=models, regions=["westeurope", "southafricanorth"])
-    line = line_of(message, "models.diabetes-ridge-regression")
+    line = line_of(message, "models.diabetes-ridge-regress")
     assert "in region southafricanorth" in line and "southafricanorth-app" in line and "longer than" in line
     assert "1 configuration problem(s)" in message  # the primary's name fits, so it is named once
     names = {v.service: v.resource_name() for v in example(models=models).services}
-    assert names["diabetes-ridge-regression"] == "mw-regions-diabetes-ridge-regression"
+    assert names["diabetes-ridge-regress"] == "mw-regions-diabetes-ridge-regress"
 
 
 def test_a_plan_name_too_long_in_a_later_region_is_refused():
@@ -233,6 +233,8 @@ def test_front_door_in_china_is_allowed_but_not_with_a_custom_domain_for_want_of
         service["image"] = china["image"]
     s = example("china", models=models, **{k: v for k, v in china.items() if k != "image"})
     assert s.cloud is CHINA and s.front_door is not None and s.locations == ("chinanorth3", "chinaeast2")
+    # Each service's view, in each region, is in the stack's cloud too (its image is checked against it).
+    assert {v.cloud for r in s.locations for v in s.in_region(r).services} == {CHINA}
     models["iris"]["customDomain"] = {"hostName": "score.contoso.cn"}
     line = line_of(example_problems("china", models=models, regions=china["regions"], location=None),
                    "models.iris.customDomain.hostName")
@@ -316,3 +318,42 @@ def test_one_region_stacks_keep_their_names():
     dev = settings_of("dev")
     assert dev.in_region("westeurope").resource_name() == dev.resource_name() == "mw-dev"
     assert dev.platform_name() == "mw-dev"
+
+
+# -- what one Front Door profile holds ------------------------------------------------------------------------
+def _models(count: int) -> dict[str, Any]:
+    service = {"model": {"name": "iris-logreg", "version": "1"}, "code": {
+        "sourceDir": "examples/iris/src", "entryScript": "score.py", "environmentSpec": "examples/iris/requirements.txt"}}
+    return {f"m{i}": service for i in range(count)}
+
+
+def test_more_services_than_a_profile_has_endpoints_are_refused_naming_the_tier_limit():
+    line = line_of(example_problems(models=_models(11), frontDoor={"sku": "Standard_AzureFrontDoor"}), "models")
+    assert "11 services" in line and "at most 10" in line and "Premium_AzureFrontDoor (25)" in line
+    assert example(models=_models(11)).front_door.premium  # the example is Premium: 25 endpoints
+    line = line_of(example_problems(models=_models(26)), "models")
+    assert "at most 25" in line and "split the models over stacks" in line and "(25)" not in line
+
+
+def test_more_origins_than_a_profile_holds_are_refused():
+    eleven = ["westeurope", "northeurope", "uksouth", "ukwest", "eastus", "eastus2", "westus", "westus2", "westus3",
+              "centralus", "japaneast"]
+    line = line_of(example_problems(models=_models(10), regions=eleven, frontDoor={}), "regions")
+    assert "make 110 origins" in line and "at most 100" in line
+    example(models=_models(10), regions=eleven[:10], frontDoor={})  # 100 origins: the limit itself is allowed
+
+
+def test_a_zone_apex_behind_front_door_is_refused_with_every_other_problem():
+    models = _models(2)
+    models["m0"] = {**models["m0"], "customDomain": {"hostName": "contoso.com"}}
+    models["m1"] = {**models["m1"], "access": {"allowedIpRanges": ["203.0.113.0/24"]}}
+    message = example_problems(models=models)
+    assert "score.contoso.com" in line_of(message, "models.m0.customDomain.hostName")
+    assert line_of(message, "models.m1.access")
+    example(models={"m0": {**_models(1)["m0"], "customDomain": {"hostName": "score.contoso.com"}}})
+
+
+def test_an_endpoint_name_too_long_for_its_host_label_is_refused():
+    long = "a-service-name-too-long-for-fd"  # the site's name fits App Service's 60
+    line = line_of(example_problems(models={long: _models(1)["m0"]}), f"models.{long}")
+    assert "Front Door endpoint name" in line and "46" in line
