@@ -262,3 +262,17 @@ def test_a_custom_domain_moves_to_front_door():
     guarded = [d["id"] for p in run.of_type(SECURITY_POLICY) for a in p.inputs["parameters"]["associations"]
                for d in a["domains"]]
     assert served["id"] in guarded
+
+
+def test_front_door_in_azure_china_plans_offline_without_making_up_its_host():
+    # Front Door is offered in Azure China; no Microsoft source names its endpoint suffix there, so the fake answers
+    # a host under .invalid that says so (the real host name comes from Azure).
+    image = "mlwmodelsregistry.azurecr.cn/diabetes@sha256:" + "ab" * 32
+    values = region_values(regions=["chinanorth3", "chinaeast2"], models_diabetes={"image": image},
+                           models_iris={"image": image})
+    values["azure-native:environment"] = "china"
+    values["azure-native:location"] = "chinanorth3"
+    run = run_program(values, "regions")
+    hosts = [e.state["hostName"] for e in run.of_type(ENDPOINT)]
+    assert hosts and all(h.endswith(".z01.front-door-suffix-unknown-in-china.invalid") for h in hosts)
+    assert run.outputs["models"]["iris"]["scoring_uri"].startswith("https://mw-regions-iris-fd-endpoint-")
