@@ -70,9 +70,9 @@ docs: setup ## regenerate what the settings model generates: Pulumi.yaml's confi
 	$(PY) -m settings.docs --write
 
 # The emergency way back: swap the staging slot (the previous image) into production. Needs the Pulumi CLI and az login.
-rollback: setup ## swap the staging slot back into production: make rollback STACK=prod [SERVICE=name] (Pulumi CLI, az login)
+rollback: setup ## swap the staging slot back into production: make rollback STACK=prod [SERVICE=name] [REGION=name] (Pulumi CLI, az login)
 	@test -n "$(STACK)" || { echo "name the stack: make rollback STACK=prod"; exit 2; }
-	$(PY) -m providers.rollback --stack $(STACK) $(if $(SERVICE),--service $(SERVICE))
+	$(PY) -m providers.rollback --stack $(STACK) $(if $(SERVICE),--service $(SERVICE)) $(if $(REGION),--region $(REGION))
 
 bench-plan: setup ## time the offline plan of prod against its import floor
 	$(PY) -m benchmarks.plan --stack prod
