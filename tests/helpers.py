@@ -35,6 +35,23 @@ def app_settings(site: Registration) -> dict[str, Any]:
     return {s["name"]: s.get("value") for s in site.inputs["siteConfig"]["appSettings"]}
 
 
+def changed(props: dict, **changes: Any) -> dict:
+    """A deep copy of resource props with dotted-path changes (`a__b` for a.b); None deletes the key."""
+    import copy
+
+    props = copy.deepcopy(props)
+    for path, new in changes.items():
+        *parents, last = path.split("__")
+        target = props
+        for step in parents:
+            target = target.setdefault(step, {})
+        if new is None:
+            target.pop(last, None)
+        else:
+            target[last] = new
+    return props
+
+
 def everything(run: ProgramRun) -> str:
     """All a run shows: wire inputs, outputs and invoke answers, as one text."""
     return json.dumps([r.as_json() for r in run.registrations]) + json.dumps(run.outputs) + json.dumps(run.invokes)

@@ -20,6 +20,7 @@ from policies.pack import POLICIES
 from policies.props import (FRONT_DOOR_CUSTOM_DOMAIN, FRONT_DOOR_ENDPOINT, FRONT_DOOR_ORIGIN, FRONT_DOOR_ORIGIN_GROUP,
                             FRONT_DOOR_PROFILE, FRONT_DOOR_ROUTE, FRONT_DOOR_SECURITY_POLICY, FRONT_DOOR_WAF_POLICY,
                             WEB_APP, WEB_APP_SLOT)
+from tests.helpers import changed
 
 RULES = {p.name: p for p in POLICIES}
 RESOURCE_RULES = ("front-door-waf-prevention", "front-door-https-only-routes", "front-door-tls12",
@@ -47,21 +48,6 @@ ORIGIN_GROUP = {"healthProbeSettings": {"probePath": "/", "probeProtocol": "Http
 ORIGIN = {"hostName": "mw-regions-iris.azurewebsites.net", "originHostHeader": "mw-regions-iris.azurewebsites.net",
           "enforceCertificateNameCheck": True, "httpPort": 80, "httpsPort": 443, "priority": 1, "weight": 1000,
           "enabledState": "Enabled"}
-
-
-def changed(props: dict, **changes: Any) -> dict:
-    """props with dotted-path changes (`a__b` for a.b); None deletes the key."""
-    props = copy.deepcopy(props)
-    for path, new in changes.items():
-        *parents, last = path.split("__")
-        target = props
-        for step in parents:
-            target = target.setdefault(step, {})
-        if new is None:
-            target.pop(last, None)
-        else:
-            target[last] = new
-    return props
 
 
 def run_rule(name: str, typ: str, props: dict) -> list[str]:

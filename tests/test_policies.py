@@ -16,7 +16,7 @@ from offline.mock_engine import run_program
 from pulumi.runtime.rpc import UNKNOWN
 
 from offline.policy_check import SECRETS_MARKED, evaluate
-from tests.helpers import stack_values
+from tests.helpers import changed, stack_values
 
 RULES = {p.name: p for p in POLICIES}
 DIGEST = "a" * 64
@@ -43,17 +43,7 @@ GOOD_SITE = {
 
 def site(**changes: Any) -> dict:
     """GOOD_SITE with dotted-path changes; None deletes the key."""
-    props = copy.deepcopy(GOOD_SITE)
-    for path, new in changes.items():
-        *parents, last = path.split("__")
-        target = props
-        for step in parents:
-            target = target.setdefault(step, {})
-        if new is None:
-            target.pop(last, None)
-        else:
-            target[last] = new
-    return props
+    return changed(GOOD_SITE, **changes)
 
 
 def with_settings(*extra: dict, acr_identity: bool = True) -> dict:
