@@ -16,7 +16,7 @@ from offline.project import PACKAGE_TYPE, PROJECT_DIR, ROLLOUT_TYPE, SWAP_TYPE
 from offline.stack_config import load_stack_config
 from providers import rollback
 from tests.fake_app_service import FakeSiteService
-from tests.helpers import GROUP, PLAN, PLATFORM, SERVICE, WEB_APP
+from tests.helpers import GROUP, PLAN, PLATFORM, SERVICE, WEB_APP, stack_values
 
 REGIONS = PROJECT_DIR / "examples" / "regions.yaml"
 SLOT = "azure-native:web:WebAppSlot"
@@ -276,3 +276,16 @@ def test_front_door_in_azure_china_plans_offline_without_making_up_its_host():
     hosts = [e.state["hostName"] for e in run.of_type(ENDPOINT)]
     assert hosts and all(h.endswith(".z01.front-door-suffix-unknown-in-china.invalid") for h in hosts)
     assert run.outputs["models"]["iris"]["scoring_uri"].startswith("https://mw-regions-iris-fd-endpoint-")
+
+
+# -- stacks that set neither regions nor frontDoor -----------------------------------------------------------------
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_dev_and_prod_plan_exactly_as_before_regions_existed(stack):
+    """tests/baselines/<stack>-before-regions.json: the plans made at the commit before this feature (main at
+    d8a75ef). Nothing of a deployed one-region stack changes: no resource, no input, no output."""
+    name = f"{stack}-before-regions.json"
+    old = json.loads((PROJECT_DIR / "tests" / "baselines" / name).read_text())
+    new = plan.plan_document(run_program(stack_values(stack), stack), [])
+    comparison = compare(old, new, name)
+    assert [c.urn for c in comparison.changes] == [] and comparison.outputs == [] and not comparison.moves
+    assert comparison.same == len(old["resources"])
