@@ -558,6 +558,15 @@ def _front_door_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, st
     if missing:
         problems.append(("frontDoor", _raw(data, "frontDoor"), f"{missing.feature} is not offered in {cloud.title} "
                          f"({missing.source}): {missing.alternative}"))
+    network = _raw(data, "network")
+    if isinstance(network, Mapping):
+        access = _raw(network, "publicNetworkAccess") or ("Disabled" if _raw(network, "privateEndpointSubnetId")
+                                                          else "Enabled")
+        if str(access).lower() == "disabled":  # fact: fd-origin-public-access
+            problems.append(("network.publicNetworkAccess", access, "is Disabled (a private endpoint turns the sites' "
+                             "public access off), and Front Door reaches each site as a public origin: set "
+                             "publicNetworkAccess Enabled (the sites then admit only the stack's Front Door), or remove "
+                             "frontDoor (Front Door's Private Link origins are not built by this stack)"))
     models = _raw(data, "models")
     services = [(f"models.{name}.", raw) for name, raw in models.items() if isinstance(raw, Mapping)] \
         if isinstance(models, Mapping) else []

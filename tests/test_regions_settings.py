@@ -357,3 +357,12 @@ def test_an_endpoint_name_too_long_for_its_host_label_is_refused():
     long = "a-service-name-too-long-for-fd"  # the site's name fits App Service's 60
     line = line_of(example_problems(models={long: _models(1)["m0"]}), f"models.{long}")
     assert "Front Door endpoint name" in line and "46" in line
+
+
+def test_front_door_with_sites_whose_public_access_is_off_is_refused():
+    subnet = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/"
+              "Microsoft.Network/virtualNetworks/vnet/subnets/endpoints")
+    line = line_of(example_problems(regions=["westeurope"], network={"privateEndpointSubnetId": subnet}),
+                   "network.publicNetworkAccess")
+    assert "Front Door reaches each site as a public origin" in line and "publicNetworkAccess Enabled" in line
+    example(regions=["westeurope"], network={"privateEndpointSubnetId": subnet, "publicNetworkAccess": "Enabled"})
