@@ -104,10 +104,16 @@ def test_each_region_has_its_platform_in_its_region_and_the_primary_keeps_the_on
         assert groups[group.urn] == region
 
 
-def test_adding_a_region_keeps_every_urn_of_the_one_region_stack(regions):
+def test_adding_a_region_keeps_every_resource_of_the_one_region_stack_and_updates_only_its_access(regions):
     one = run_program(region_values(regions=None, location="westeurope", frontDoor=None), "regions")
     mine = {r.urn for r in regions.registrations}
     assert {r.urn for r in one.registrations} <= mine
+    comparison = compare(plan.plan_document(one, []), plan.plan_document(regions, []))
+    assert {c.op for c in comparison.changes} == {"create", "update"}
+    updated = [c for c in comparison.changes if c.op == "update"]
+    assert sorted(c.type for c in updated) == sorted([SLOT, SLOT, WEB_APP, WEB_APP])  # the primary's sites and slots
+    assert all(p.path.startswith(("siteConfig.ipSecurityRestrictions", "siteConfig.scmIpSecurityRestrictionsUseMain"))
+               for c in updated for p in c.properties)
 
 
 def test_every_site_and_slot_admits_only_the_profiles_front_door(regions):
