@@ -19,7 +19,9 @@ sites have public network access off (network.privateEndpointSubnetId) is reacha
 the scoring host resolves to a public address here, or the public front end answers 403, the test stops at once saying
 this machine is outside the network (a self-hosted runner in the VNet, deploy.yml's DEPLOY_RUNS_ON). A stack with
 `models` is tested one service at a time: --service names it, and its own auth, access, smoke request and start
-limit apply (the scoring URI is that service's, from the stack's `models` output).
+limit apply (the scoring URI is that service's, from the stack's `models` output). Behind Front Door (frontDoor) the
+scoring URI is Front Door's: its 400/404 while a new endpoint's configuration reaches the edges is retried too, for
+up to 90 minutes unless --timeout says otherwise.
 
 Exit 0: the service answered as expected; 1: it did not; 2: the arguments, the request or the stack file are wrong, or
 this machine is outside a private service's network.
@@ -55,6 +57,10 @@ SAMPLE = PROJECT_DIR / "model" / "sample-request.json"
 DEFAULT_TIMEOUT_SECONDS = 600.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 RETRY_STATUSES = {502, 503, 504}  # the front end while the container is (re)starting
+# Behind Front Door, a new endpoint or route answers 400/404 from the edge until its configuration has reached it,
+# which takes minutes, up to 90 of them on a first deployment (fact: fd-configuration-propagation).
+FRONT_DOOR_PENDING_STATUSES = {400, 404}
+FRONT_DOOR_TIMEOUT_SECONDS = 90 * 60.0
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -75,6 +81,7 @@ class StackAuth:
     request_path: Optional[Path] = None
     cloud: Optional[str] = None  # the stack's azure-native:environment
     private: bool = False  # the sites' public network access is off: only their private endpoints answer
+    front_door: bool = False  # the scoring URI is the stack's Front Door endpoint (frontDoor)
 
 
 def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service: Optional[str] = None) -> StackAuth:
@@ -105,7 +112,8 @@ def stack_auth(stack: Optional[str], config_file: Optional[Path] = None, service
                      start_limit=float(settings.container_start_time_limit), rows=settings.smoke_rows,
                      restricted=settings.access is not None,
                      request_path=getattr(settings, "smoke_request_path", None), cloud=settings.cloud.name,
-                     private=getattr(getattr(settings, "network", None), "public_access", None) == "Disabled")
+                     private=getattr(getattr(settings, "network", None), "public_access", None) == "Disabled",
+                     front_door=settings.front_door is not None)
 
 
 def azure_cli_token(audience: str) -> str:
@@ -172,9 +180,10 @@ def anonymous_refused(uri: str, body: bytes, timeout: float, say: Callable[[str]
 
 def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float,
           say: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep, private: bool = False, cloud_name: Optional[str] = None
-          ) -> list[float]:
-    """Posts until the service answers for real or the time is up; returns the predictions."""
+          sleep: Callable[[float], None] = time.sleep, private: bool = False, cloud_name: Optional[str] = None,
+          front_door: bool = False) -> list[float]:
+    """Posts until the service answers for real or the time is up; returns the predictions. Behind Front Door, its
+    400/404 while the configuration reaches the edges is waited out too."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -187,11 +196,13 @@ def smoke(uri: str, body: bytes, rows: int, token: Optional[str], timeout: float
             if status == 403 and private:
                 raise UsageError(forbidden_from_outside("the service", f"POST {uri}",
                                                         payload.decode("utf-8", errors="replace"), cloud(cloud_name)))
-            if status not in RETRY_STATUSES:
+            pending = front_door and status in FRONT_DOOR_PENDING_STATUSES
+            if status not in RETRY_STATUSES and not pending:
                 predictions = check_answer(status, payload, rows)
                 say(f"POST {uri}: 200 in {clock() - started:.2f} s, {rows} predictions: {predictions}")
                 return predictions
-            why = f"{status} (the container is starting)"
+            why = (f"{status} from Front Door (its new configuration is still reaching the edges)" if pending
+                   else f"{status} (the container is starting)")
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             why = f"no answer ({getattr(exc, 'reason', exc)})"
         if clock() + delay > deadline:
@@ -242,14 +253,16 @@ def main(argv: Optional[list[str]] = None, factory: Callable[[Site], SiteService
             body, rows = load_sample(SAMPLE)
         audience = args.audience if args.audience is not None else settings.audience
         token = azure_cli_token(audience) if audience else None
-        timeout = args.timeout or settings.start_limit or DEFAULT_TIMEOUT_SECONDS
+        timeout = args.timeout or (FRONT_DOOR_TIMEOUT_SECONDS if settings.front_door else None) \
+            or settings.start_limit or DEFAULT_TIMEOUT_SECONDS
         if settings.private:
             host = urlparse(args.scoring_uri).hostname or ""
             problem = outside_network("the service", host, "Disabled", resolver(host), cloud(settings.cloud))
             if problem:
                 raise UsageError(problem)
         with runner_rule(args, settings, factory):
-            smoke(args.scoring_uri, body, rows, token, timeout, private=settings.private, cloud_name=settings.cloud)
+            smoke(args.scoring_uri, body, rows, token, timeout, private=settings.private, cloud_name=settings.cloud,
+                  front_door=settings.front_door)
             if audience:
                 anonymous_refused(args.scoring_uri, body, timeout)
     except UsageError as exc:

@@ -239,3 +239,39 @@ def test_a_public_stack_is_not_resolved(recorder, capsys):
     code = smoke_module.main(["--scoring-uri", recorder, "--stack", "dev", "--audience", ""],
                              resolver=lambda host: pytest.fail("a public stack needs no DNS check"))
     assert code in (0, 1), capsys.readouterr().err
+
+
+REGIONS = str(Path(__file__).resolve().parent.parent / "examples" / "regions.yaml")
+
+
+def scripted_front_door(monkeypatch, answers: list[tuple[int, bytes]], auth: bool = True) -> list[dict]:
+    """Front Door's edge as `post` sees it: the given answers in order (with auth: to calls with a token; 401 to
+    calls without)."""
+    calls: list[dict] = []
+
+    def post(uri, body, headers):
+        calls.append(dict(headers))
+        if auth and "Authorization" not in headers:
+            return 401, b""
+        return answers.pop(0)
+
+    monkeypatch.setattr(smoke, "post", post)
+    monkeypatch.setattr(smoke.time, "sleep", lambda _s: None)
+    return calls
+
+
+def test_behind_front_door_its_404_while_the_configuration_propagates_is_waited_out(capsys, tmp_path, monkeypatch):
+    fake_az(tmp_path, monkeypatch)
+    page = b"<h2>Our services aren't available right now</h2>"
+    calls = scripted_front_door(monkeypatch, [(404, page), (400, page), (200, b"[0, 1, 2]")])
+    code, out, err = run_smoke(capsys, "--scoring-uri", "https://mw-regions-iris-fd-endpoint-0123.z01.azurefd.net/score",
+                               "--config-file", REGIONS, "--service", "iris")
+    assert code == 0, err
+    assert len(calls) == 4 and "404 from Front Door (its new configuration is still reaching the edges)" in out
+    assert "without a token: 401" in out
+
+
+def test_without_front_door_a_404_fails_at_once(capsys, tmp_path, monkeypatch):
+    calls = scripted_front_door(monkeypatch, [(404, b"not here"), (200, b"[1.5, 2.5]")], auth=False)
+    code, _, err = run_smoke(capsys, "--scoring-uri", "https://mw-dev-app.azurewebsites.net/score", "--stack", "dev")
+    assert code == 1 and len(calls) == 1 and "404" in err
