@@ -38,12 +38,6 @@ class BoundDomain:
     records_to_create: Optional[pulumi.Output[list]]  # None when the stack writes them to an Azure DNS zone
 
 
-def is_apex(domain: CustomDomain) -> bool:
-    """A zone apex takes an A record, not a CNAME (settings' CustomDomain.apex: the settings refuse one behind Front
-    Door)."""
-    return domain.apex
-
-
 def dns_records(host_name: str, apex: bool, verification_id: str, target: str) -> list[dict[str, str]]:
     """The two records App Service needs, as fully qualified names: what the user creates, and what the check awaits."""
     # fact: cert-txt-and-cname
@@ -87,7 +81,7 @@ def bind_custom_domain(name: str, settings: Settings, site: web.WebApp, plan_id:
     domain = settings.custom_domain
     if domain is None:
         return None
-    zone, apex, host = domain.zone, is_apex(domain), domain.host_name
+    zone, apex, host = domain.zone, domain.apex, domain.host_name
     if apex:
         found = resources.get_resource_output(
             api_version=SITE_API_VERSION, resource_provider_namespace="Microsoft.Web", parent_resource_path="",

@@ -24,7 +24,7 @@ from settings.regions import region_name
 from settings.stack_settings import FRONT_DOOR_ENDPOINT_NAME_MAX, CustomDomain, DnsZone, Settings
 from settings.stack_settings import FrontDoor as FrontDoorSettings
 
-from .custom_domain import RECORD_TTL_SECONDS, is_apex
+from .custom_domain import RECORD_TTL_SECONDS
 from .monitoring import MonitoringHub
 from .site import HEALTH_CHECK_PATH
 
@@ -290,7 +290,7 @@ def _check_custom_domain(name: str, s: Settings, domain: CustomDomain) -> None:
     """A custom domain Front Door can serve with its managed certificate, or a RunError saying what to do instead."""
     # fact: cloud-china-no-front-door-managed-certificate
     _refuse_missing(s, FRONT_DOOR_MANAGED_CERTIFICATE, f"{name}: customDomain {domain.host_name}")
-    if is_apex(domain):
+    if domain.apex:
         # An apex takes no CNAME, and the managed certificate of an apex does not renew by itself: Front Door checks
         # for a CNAME to its endpoint first. fact: fd-custom-domain-dns
         raise pulumi.RunError(

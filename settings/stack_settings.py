@@ -289,6 +289,11 @@ class DnsZone:
     name: str  # lowercase
 
 
+def is_apex(host_name: str, zone_name: Optional[str]) -> bool:
+    """Whether the host is its zone's apex. Without a zone, a name of two labels (contoso.com) is taken as one."""
+    return host_name == zone_name if zone_name else host_name.count(".") == 1
+
+
 class CustomDomain(Part):
     host_name: Annotated[text(HOST_NAME, "must be a lowercase fully qualified domain name such as score.contoso.com "
                               "(letters, digits, hyphens and dots, at most 64 characters)"),
@@ -316,9 +321,9 @@ class CustomDomain(Part):
 
     @property
     def apex(self) -> bool:
-        """A zone apex takes an A record, not a CNAME. Without a zone, a name of two labels (contoso.com) is one."""
+        """A zone apex takes an A record, not a CNAME."""
         zone = self.zone
-        return self.host_name == zone.name if zone else self.host_name.count(".") == 1
+        return is_apex(self.host_name, zone.name if zone else None)
 
 
 WORKSPACE_ID = (r"^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[-\w.()]{1,90}/providers/[Mm]icrosoft\."
@@ -358,6 +363,11 @@ ZONE_SHAPE = "/subscriptions/<subscription id>/resourceGroups/<group>/providers/
 NETWORK_TIERS_BELOW = ("Free", "Shared")
 
 
+def public_access(given: Optional[str], private_endpoint_subnet_id: Optional[str]) -> str:
+    """The sites' publicNetworkAccess: as given, or Disabled behind a private endpoint, Enabled otherwise."""
+    return given or ("Disabled" if private_endpoint_subnet_id else "Enabled")
+
+
 class Network(Part):
     integration_subnet_id: Optional[str] = Field(
         None, json_schema_extra={"pattern": SUBNET_ID}, description="Outbound: the subnet the plan's sites join by "
@@ -383,7 +393,7 @@ class Network(Part):
     @property
     def public_access(self) -> str:
         """What the sites' publicNetworkAccess is: as set, or Disabled behind a private endpoint."""
-        return self.public_network_access or ("Disabled" if self.private_endpoint_subnet_id else "Enabled")
+        return public_access(self.public_network_access, self.private_endpoint_subnet_id)
 
     @property
     def dns_zone_name(self) -> Optional[str]:
@@ -560,8 +570,7 @@ def _front_door_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, st
                          f"({missing.source}): {missing.alternative}"))
     network = _raw(data, "network")
     if isinstance(network, Mapping):
-        access = _raw(network, "publicNetworkAccess") or ("Disabled" if _raw(network, "privateEndpointSubnetId")
-                                                          else "Enabled")
+        access = public_access(_raw(network, "publicNetworkAccess"), _raw(network, "privateEndpointSubnetId"))
         if str(access).lower() == "disabled":  # fact: fd-origin-public-access
             problems.append(("network.publicNetworkAccess", access, "is Disabled (a private endpoint turns the sites' "
                              "public access off), and Front Door reaches each site as a public origin: set "
@@ -580,7 +589,7 @@ def _front_door_problems(data: Mapping, cloud: Cloud) -> list[tuple[str, Any, st
         host = _raw(_raw(keys, "customDomain"), "hostName")
         zone_id = _raw(_raw(keys, "customDomain"), "dnsZoneId")
         zone = str(zone_id).rsplit("/", 1)[-1].lower() if zone_id else None
-        if isinstance(host, str) and (host == zone if zone else host.count(".") == 1):  # fact: fd-custom-domain-dns
+        if isinstance(host, str) and is_apex(host, zone):  # fact: fd-custom-domain-dns
             problems.append((f"{prefix}customDomain.hostName", host, "is a zone apex: behind Front Door a domain is "
                              "reached by a CNAME to its endpoint, which an apex cannot have, and Front Door does not "
                              f"renew an apex's managed certificate by itself; use a subdomain such as score.{host}"))
