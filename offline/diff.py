@@ -247,13 +247,14 @@ def compare(old_doc: dict[str, Any], new_doc: dict[str, Any], against: str = "")
     """What changes from the old plan to the new one, resource by resource (matched by URN or alias)."""
     olds = {r["urn"]: r for r in old_doc["resources"]}
     matched = match(old_doc["resources"], new_doc["resources"])
+    after = release_after(new_doc["resources"])
     results = []
     for r in new_doc["resources"]:
         old_urn = matched.get(r["urn"])
         change = _compare_resource(olds[old_urn] if old_urn else None, r)
         change.moved_from = old_urn if old_urn and old_urn != r["urn"] else None
+        change.after = after.get(r["urn"])
         results.append(change)
-    _release_order(new_doc["resources"], results)
     taken = set(matched.values())
     results += [_compare_resource(r, None) for urn, r in olds.items() if urn not in taken]
     outputs = [PropertyChange(p, o, n) for p, o, n in walk(old_doc.get("outputs") or {}, new_doc.get("outputs") or {})]
@@ -268,12 +269,6 @@ def release_after(resources: list[dict[str, Any]]) -> dict[str, str]:
     releases = {r["urn"]: r.get("name") or r["urn"].split("::")[-1] for r in resources if r["type"] in RELEASE_TYPES}
     return {r["urn"]: releases[d] for r in resources if r["urn"] in releases
             for d in (r.get("dependencies") or []) if d in releases}
-
-
-def _release_order(resources: list[dict[str, Any]], results: list[ResourceChange]) -> None:
-    after = release_after(resources)
-    for change in results:
-        change.after = after.get(change.urn)
 
 
 def label(inputs: Optional[dict[str, Any]], path: str) -> Optional[str]:
